@@ -33,16 +33,42 @@ class RecordError(ValueError):
         super().__init__(f"{prefix}: {message}" if prefix else message)
 
 
+# One encoder reused for hashing: `json.dumps` with these options builds a new
+# encoder per call, a large share of record construction time. Same output.
+_HASH_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+_JSON_LEAF = (str, int, float, type(None))  # bool is an int
+
+
 def content_id(prompt: list[dict], chosen: str, rejected: str) -> str:
     """Stable content hash of a comparison (independent of source and A/B placement)."""
-    blob = json.dumps([prompt, chosen, rejected], ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    blob = _HASH_ENCODER.encode([prompt, chosen, rejected])
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:20]
 
 
 def prompt_key(prompt: list[dict]) -> str:
     """Hash of the prompt alone: used to keep a prompt inside one split."""
-    blob = json.dumps(prompt, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    blob = _HASH_ENCODER.encode(prompt)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:20]
+
+
+def _plain_json(v: Any, depth: int = 0) -> bool:
+    """True when `v` is made only of dict/list/tuple/str/int/float/None (so `json.dumps`
+    certainly succeeds). False means "not sure": the caller then asks `json.dumps`."""
+    if isinstance(v, _JSON_LEAF):
+        return True
+    if depth > 32:  # deep or circular: let json.dumps decide
+        return False
+    if isinstance(v, dict):
+        for k, x in v.items():
+            if not isinstance(k, _JSON_LEAF) or not (isinstance(x, _JSON_LEAF) or _plain_json(x, depth + 1)):
+                return False
+        return True
+    if isinstance(v, (list, tuple)):
+        for x in v:
+            if not (isinstance(x, _JSON_LEAF) or _plain_json(x, depth + 1)):
+                return False
+        return True
+    return False
 
 
 def user_prompt(text: str, system: str | None = None) -> list[dict]:
@@ -110,10 +136,11 @@ class PreferenceRecord:
             raise RecordError("units are present, so rationale_origin cannot be 'none'", field="rationale_origin")
         if not isinstance(self.meta, dict):
             raise RecordError("must be a dict", field="meta")
-        try:
-            json.dumps(self.meta)
-        except TypeError as e:
-            raise RecordError(f"must be JSON-serialisable ({e})", field="meta") from None
+        if not _plain_json(self.meta):  # fast check first; json.dumps gives the exact error
+            try:
+                json.dumps(self.meta)
+            except TypeError as e:
+                raise RecordError(f"must be JSON-serialisable ({e})", field="meta") from None
 
     # -- views used by judges -------------------------------------------------
     @property
