@@ -1,0 +1,171 @@
+"""Benchmark the embedding matcher: records/s with the human-unit cache on vs off.
+
+Records are built from real RM-Bench prompts in ../shared/data/rm_bench: for each
+prompt, 4-5 human units are sentences of its chosen responses, and each of G
+rollouts (as in a GRPO group) gets 5 model units drawn from the chosen and
+rejected responses. Records go through `EmbeddingMatcher.score_matrices` in
+batches that hold whole groups (as TRL hands a reward function a batch of
+completions). Both runs use the same loaded model and must give identical
+matrices; the cache saves re-embedding the human units of the G-1 later rollouts.
+
+It also measures fp32 `torch.mm` throughput and derives the compute ceiling of
+the cached matcher: records/s if every FLOP of the model-unit embeddings ran at
+mm speed (2 x non-embedding parameters per token).
+
+    python bench/matcher.py [--prompts 128] [--rollouts 4] [--batch 64]
+
+Writes bench/results/matcher.json; the last line is the key figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from genrm.matching import EmbeddingMatcher  # noqa: E402
+
+DATA = Path(os.environ.get("GENRM_SHARED_DATA", REPO.parent / "shared" / "data"))
+FILES = ("chat_filtered.json", "safety-refuse_filtered.json", "safety-response_filtered.json")
+_SPLIT = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'(])")
+
+
+def sentences(text: str) -> list[str]:
+    out = []
+    for line in text.splitlines():
+        for s in _SPLIT.split(line.strip()):
+            s = s.strip(" -*#")
+            if 6 <= len(s.split()) <= 40:
+                out.append(s)
+    return list(dict.fromkeys(out))
+
+
+def build_records(n_prompts: int, rollouts: int, seed: int) -> list[tuple[list[str], list[str]]]:
+    rng = random.Random(seed)
+    rows = []
+    for name in FILES:
+        path = DATA / "rm_bench" / name
+        if not path.exists():
+            raise SystemExit(f"{path}: RM-Bench data not found (expected ../shared/data beside the repo)")
+        rows.extend(json.loads(path.read_text(encoding="utf-8")))
+    rng.shuffle(rows)
+    records = []
+    for row in rows:
+        chosen = sentences("\n".join(row["chosen"]))
+        pool = list(dict.fromkeys(chosen + sentences("\n".join(row["rejected"]))))
+        if len(chosen) < 5 or len(pool) < 8:
+            continue
+        human = rng.sample(chosen, rng.choice((4, 5)))
+        for _ in range(rollouts):
+            records.append((human, rng.sample(pool, 5)))
+        if len(records) >= n_prompts * rollouts:
+            break
+    return records
+
+
+def mm_gflops(size: int = 1024, reps: int = 20) -> float:
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.mm(a, b)
+    t = time.perf_counter()
+    for _ in range(reps):
+        torch.mm(a, b)
+    return 2 * size**3 * reps / (time.perf_counter() - t) / 1e9
+
+
+def run(matcher: EmbeddingMatcher, records, batch: int) -> tuple[float, list[np.ndarray]]:
+    matcher.clear_cache()
+    out = []
+    t = time.perf_counter()
+    for k in range(0, len(records), batch):
+        out.extend(matcher.score_matrices(records[k : k + batch]))
+    return time.perf_counter() - t, out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--prompts", type=int, default=128)
+    ap.add_argument("--rollouts", type=int, default=4, help="records per prompt (GRPO group size)")
+    ap.add_argument("--batch", type=int, default=64, help="records per score_matrices call")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default=str(REPO / "bench" / "results" / "matcher.json"))
+    args = ap.parse_args()
+
+    records = build_records(args.prompts, args.rollouts, args.seed)
+    n_human = sum(len(h) for h, _ in records)
+    n_model = sum(len(m) for _, m in records)
+    print(f"{len(records)} records from {len(records) // args.rollouts} RM-Bench prompts x {args.rollouts} rollouts; "
+          f"{n_human / len(records):.2f} human and {n_model / len(records):.1f} model units per record; "
+          f"torch threads {torch.get_num_threads()}")
+
+    cached = EmbeddingMatcher(cache_size=4096)
+    uncached = EmbeddingMatcher(cache_size=0)
+    uncached._model = cached.model  # one loaded model for both runs
+    cached.embed([u for u in records[0][0]] * 8)  # warm-up
+
+    t_off, out_off = run(uncached, records, args.batch)
+    t_on, out_on = run(cached, records, args.batch)
+    identical = all(np.array_equal(a, b) for a, b in zip(out_on, out_off))
+    if not identical:
+        print("ERROR: cached and uncached matrices differ", file=sys.stderr)
+
+    rps_on, rps_off = len(records) / t_on, len(records) / t_off
+    texts_on = n_model + sum(len(records[k][0]) for k in range(0, len(records), args.rollouts))
+    tok = cached.model.tokenizer
+    model_tokens = sum(len(ids) for ids in tok([m for _, ms in records for m in ms])["input_ids"]) / len(records)
+    params = sum(p.numel() for n, p in cached.model.named_parameters() if "embeddings" not in n)
+    gflops = mm_gflops()
+    ceiling = gflops * 1e9 / (2 * params * model_tokens)
+    levels = np.concatenate([o.ravel() for o in out_on])
+
+    result = {
+        "records": len(records),
+        "rollouts_per_prompt": args.rollouts,
+        "batch_records": args.batch,
+        "human_units_per_record": n_human / len(records),
+        "model_units_per_record": n_model / len(records),
+        "records_per_s_cache_on": rps_on,
+        "records_per_s_cache_off": rps_off,
+        "ratio_on_over_off": rps_on / rps_off,
+        "seconds_cache_on": t_on,
+        "seconds_cache_off": t_off,
+        "units_embedded_cache_on": texts_on,
+        "units_embedded_cache_off": n_human + n_model,
+        "cache_hit_rate": cached.cache_hits / max(1, cached.cache_hits + cached.cache_misses),
+        "identical_matrices": identical,
+        "score_level_shares": {str(lv): float(np.mean(levels == lv)) for lv in (0.0, 0.25, 0.5, 0.75, 1.0)},
+        "model_unit_tokens_per_record": model_tokens,
+        "non_embedding_params": params,
+        "mm_fp32_gflops": gflops,
+        "compute_ceiling_records_per_s_cache_on": ceiling,
+        "target_records_per_s": 1000,
+        "target_met": rps_on >= 1000,
+        "torch_threads": torch.get_num_threads(),
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+
+    print(f"cache off: {rps_off:8.1f} records/s ({t_off:.1f} s, {n_human + n_model} units embedded)")
+    print(f"cache on : {rps_on:8.1f} records/s ({t_on:.1f} s, {texts_on} units embedded, "
+          f"hit rate {result['cache_hit_rate']:.2f})")
+    print(f"identical matrices: {identical}")
+    print(f"fp32 torch.mm: {gflops:.0f} GFLOP/s; compute ceiling with the cache: {ceiling:.0f} records/s "
+          f"({model_tokens:.0f} model-unit tokens/record x 2 x {params / 1e6:.1f}M params)")
+    print(f"target 1000 records/s: {'met' if result['target_met'] else 'NOT met'}")
+    print(f"ratio cached/uncached: {rps_on / rps_off:.2f}x")
+    print(f"records/s with cache: {rps_on:.1f}")
+    return 0 if identical else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,527 @@
+"""Rationale matching: human units vs model units, one-to-one, and the metrics on it.
+
+A matcher scores every (human unit i, model unit j) pair with a level in
+SCORE_LEVELS and returns the matrix S of shape (|R_h|, |R_m|):
+
+* `LexicalMatcher`   token overlap (Dice on content words), no dependencies;
+* `EmbeddingMatcher` all-MiniLM-L6-v2 cosine similarity, quantised by thresholds;
+  human-unit embeddings are cached per record (GRPO scores G rollouts per prompt);
+* `LLMMatcher`       the MetaJudge prompt over any backend; parses `R<i>@S<j>: <score>`,
+  re-asks for missing or malformed pairs, then raises `MatchError` (never a silent 0).
+
+Matching is strictly one-to-one: S_total = max over matchings of sum s_ij, solved
+exactly as an assignment problem (`optimal_assignment`).
+
+Metric definitions (BRIEF section 2). Let pi be the optimal matching, a model unit
+"matched" when it is in pi with s > 0, and n = |R_h|:
+
+* rationale_consistency = S_total(first top_k model units) / n  (soft recall, top-5);
+* average_precision     = sum_k P@k * I(k) / n, I(k) = 1 when the k-th model unit is
+  matched, P@k = (sum of pi's scores over the first k model units) / k. With
+  `soft=False`, P@k counts matched units instead of summing scores. Soft is the
+  default: with the binary count a list of loosely related reasons (0.25 each)
+  would earn the same AP as exact ones. On exact matches (s = 1) both agree, e.g.
+  n = 3, exact matches at positions 1-2: (1/1 + 2/2) / 3 = 0.667; at 4-5 of 5:
+  (1/4 + 2/5) / 3 = 0.217;
+* precision = S_total / |R_m|; f1 = harmonic mean of precision and S_total / n.
+
+Empty model units give 0; empty human units give None (the metric does not apply).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import re
+from collections import OrderedDict
+from typing import Any, Hashable, Sequence
+
+import numpy as np
+
+SCORE_LEVELS = (0.0, 0.25, 0.5, 0.75, 1.0)
+SNAP_TOLERANCE = 0.05
+
+
+class MatchError(RuntimeError):
+    """The matcher could not produce a complete score matrix (after retries)."""
+
+
+def _check_thresholds(thresholds: Sequence[float]) -> tuple[float, float, float, float]:
+    t = tuple(float(x) for x in thresholds)
+    if len(t) != 4 or any(b <= a for a, b in zip(t, t[1:])):
+        raise ValueError(f"thresholds must be 4 strictly increasing numbers (for 0.25, 0.5, 0.75, 1), got {thresholds!r}")
+    return t  # type: ignore[return-value]
+
+
+def quantise(sim: np.ndarray, thresholds: Sequence[float]) -> np.ndarray:
+    """Similarity -> score level: sim >= t4 -> 1, >= t3 -> 0.75, >= t2 -> 0.5, >= t1 -> 0.25, else 0."""
+    idx = np.searchsorted(np.asarray(thresholds, dtype=np.float64), np.asarray(sim, dtype=np.float64), side="right")
+    return np.asarray(SCORE_LEVELS, dtype=np.float64)[idx]
+
+
+def _empty(n: int, m: int) -> np.ndarray:
+    return np.zeros((n, m), dtype=np.float64)
+
+
+def _split_pair(pair: Sequence) -> tuple[list[str], list[str], Hashable | None]:
+    if len(pair) == 3:
+        return list(pair[0]), list(pair[1]), pair[2]
+    return list(pair[0]), list(pair[1]), None
+
+
+# -- lexical ----------------------------------------------------------------------
+
+_STOP = frozenset(
+    "a an the and or but if of to in on at by for with from as is are was were be been being it its this that "
+    "these those there their they them he she his her we our you your i me my not no so than then too very can "
+    "could would should will just also more most less does do did has have had which who whom what when where why "
+    "how all any both each other such only own same into about over under again further once response responses "
+    "assistant".split()
+)
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def content_words(text: str) -> frozenset[str]:
+    words = set()
+    for w in _WORD.findall(text.lower()):
+        if w in _STOP:
+            continue
+        if len(w) > 3 and w.endswith("s") and not w.endswith("ss"):
+            w = w[:-1]  # crude plural folding: "errors" ~ "error"
+        words.add(w)
+    return frozenset(words)
+
+
+class LexicalMatcher:
+    """Dice overlap of content words, quantised. Fast and dependency-free; a floor
+    for tests and CPU demos, not a judge of meaning."""
+
+    kind = "lexical"
+
+    def __init__(self, thresholds: Sequence[float] = (0.2, 0.4, 0.6, 0.8)):
+        self.thresholds = _check_thresholds(thresholds)
+
+    def similarity(self, a: str, b: str) -> float:
+        wa, wb = content_words(a), content_words(b)
+        if not wa or not wb:
+            return 0.0
+        return 2.0 * len(wa & wb) / (len(wa) + len(wb))
+
+    def score_matrix(self, human_units: list[str], model_units: list[str]) -> np.ndarray:
+        if not human_units or not model_units:
+            return _empty(len(human_units), len(model_units))
+        sim = np.array([[self.similarity(h, m) for m in model_units] for h in human_units])
+        return quantise(sim, self.thresholds)
+
+    def score_matrices(self, pairs: Sequence[Sequence], raise_errors: bool = True) -> list[np.ndarray]:
+        return [self.score_matrix(*_split_pair(p)[:2]) for p in pairs]
+
+
+# -- embedding ----------------------------------------------------------------------
+
+
+class EmbeddingMatcher:
+    """Cosine similarity of sentence embeddings (all-MiniLM-L6-v2 by default), quantised.
+
+    Human-unit embeddings are cached per record (key: the record id when given,
+    else the tuple of units) in an LRU of `cache_size` records, so the G rollouts
+    of one GRPO prompt embed the human units once. `score_matrices` embeds all
+    missing human units and all model units of a batch in one encode call.
+    """
+
+    kind = "embedding"
+
+    def __init__(
+        self,
+        model: str = "embedded:all-minilm-l6-v2",
+        thresholds: Sequence[float] = (0.45, 0.55, 0.65, 0.8),
+        cache_size: int = 4096,
+        batch_size: int = 128,
+        device: str | None = None,
+    ):
+        self.model_ref = model
+        self.thresholds = _check_thresholds(thresholds)
+        self.cache_size = int(cache_size)  # 0 disables the cache
+        self.batch_size = int(batch_size)
+        self.device = device
+        self._model = None
+        self._cache: OrderedDict[Hashable, np.ndarray] = OrderedDict()
+        self.cache_hits = 0
+        self.cache_misses = 0
+
+    @property
+    def model(self):
+        if self._model is None:
+            from sentence_transformers import SentenceTransformer
+
+            from genrm.assets import resolve_embedding_model
+
+            self._model = SentenceTransformer(resolve_embedding_model(self.model_ref), device=self.device or "cpu")
+        return self._model
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """Unit-normalised embeddings, shape (len(texts), dim)."""
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        import torch
+
+        with torch.inference_mode():
+            emb = self.model.encode(
+                texts,
+                batch_size=self.batch_size,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                show_progress_bar=False,
+            )
+        return np.asarray(emb, dtype=np.float32)
+
+    def clear_cache(self) -> None:
+        self._cache.clear()
+        self.cache_hits = self.cache_misses = 0
+
+    def _remember(self, key: Hashable, emb: np.ndarray) -> None:
+        self._cache[key] = emb
+        self._cache.move_to_end(key)
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+
+    def score_matrix(self, human_units: list[str], model_units: list[str], key: Hashable | None = None) -> np.ndarray:
+        return self.score_matrices([(human_units, model_units, key)])[0]
+
+    def score_matrices(self, pairs: Sequence[Sequence], raise_errors: bool = True) -> list[np.ndarray]:
+        """Score many records at once. Each pair is (human_units, model_units) or
+        (human_units, model_units, record_key)."""
+        items = [_split_pair(p) for p in pairs]
+        texts: list[str] = []
+        human_slot: list[Any] = []  # per item: cached array, (start, end) into texts, or None
+        pending: dict[Hashable, tuple[int, int]] = {}  # keys embedded in this batch
+        for human, model, key in items:
+            if not human or not model:
+                human_slot.append(None)
+                continue
+            k = key if key is not None else tuple(human)
+            if self.cache_size > 0 and k in self._cache:
+                self._cache.move_to_end(k)
+                self.cache_hits += 1
+                human_slot.append(self._cache[k])
+            elif self.cache_size > 0 and k in pending:
+                self.cache_hits += 1
+                human_slot.append(pending[k])
+            else:
+                self.cache_misses += 1
+                span = (len(texts), len(texts) + len(human))
+                texts.extend(human)
+                if self.cache_size > 0:
+                    pending[k] = span
+                human_slot.append(span)
+        model_spans = []
+        for human, model, _ in items:
+            if human and model:
+                model_spans.append((len(texts), len(texts) + len(model)))
+                texts.extend(model)
+            else:
+                model_spans.append(None)
+        emb = self.embed(texts)
+        for k, (a, b) in pending.items():
+            self._remember(k, emb[a:b])
+        out = []
+        for (human, model, _), hs, ms in zip(items, human_slot, model_spans):
+            if ms is None:
+                out.append(_empty(len(human), len(model)))
+                continue
+            h = emb[hs[0] : hs[1]] if isinstance(hs, tuple) else hs
+            out.append(quantise(h @ emb[ms[0] : ms[1]].T, self.thresholds))
+        return out
+
+
+# -- LLM (MetaJudge) ----------------------------------------------------------------
+
+_PAIR = re.compile(r"R\s*(\d+)\s*@\s*S\s*(\d+)\s*(?:[:=]|->|\u2192)?\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?![\d/]))?", re.I)
+
+
+def snap_score(x: float) -> float | None:
+    """Nearest score level, or None when x is more than SNAP_TOLERANCE away from every level."""
+    best = min(SCORE_LEVELS, key=lambda lv: abs(lv - x))
+    return best if abs(best - x) <= SNAP_TOLERANCE + 1e-9 else None
+
+
+def parse_metajudge(text: str | None, n_human: int, n_model: int) -> tuple[dict[tuple[int, int], float], set[tuple[int, int]]]:
+    """Scores read from a MetaJudge output (0-based (i, j) keys) and the in-range pairs
+    whose line was malformed (no score, a score off the levels, or conflicting repeats).
+    Markdown and spacing are tolerated; out-of-range indices are ignored."""
+    scores: dict[tuple[int, int], float] = {}
+    bad: set[tuple[int, int]] = set()
+    if not text:
+        return scores, bad
+    clean = re.sub(r"[*`|_#]", " ", text)
+    for m in _PAIR.finditer(clean):
+        i, j = int(m.group(1)) - 1, int(m.group(2)) - 1
+        if not (0 <= i < n_human and 0 <= j < n_model):
+            continue
+        s = snap_score(float(m.group(3))) if m.group(3) is not None else None
+        if s is None or ((i, j) in scores and scores[(i, j)] != s):
+            bad.add((i, j))
+        else:
+            scores[(i, j)] = s
+    for p in bad:
+        scores.pop(p, None)
+    return scores, bad
+
+
+@dataclasses.dataclass
+class _Job:
+    """One record's MetaJudge conversation across repair rounds."""
+
+    human: list[str]
+    model: list[str]
+    messages: list[dict]
+    scores: dict[tuple[int, int], float] = dataclasses.field(default_factory=dict)
+    last_output: str | None = None
+    attempts: int = 0
+
+    @property
+    def missing(self) -> list[tuple[int, int]]:
+        return [(i, j) for i in range(len(self.human)) for j in range(len(self.model)) if (i, j) not in self.scores]
+
+    def prompt(self) -> list[dict]:
+        if self.attempts == 0 or self.last_output is None:
+            return self.messages  # first ask, or the call itself failed: ask again
+        pairs = ", ".join(f"R{i + 1}@S{j + 1}" for i, j in self.missing)
+        repair = (
+            f"Some scores are missing or malformed: {pairs}. Reply with exactly one line per pair listed, "
+            "in the form R<i>@S<j>: <score>, with <score> one of 0, 0.25, 0.5, 0.75, 1, and nothing else."
+        )
+        return self.messages + [
+            {"role": "assistant", "content": self.last_output},
+            {"role": "user", "content": repair},
+        ]
+
+    def absorb(self, text: str | None) -> None:
+        self.attempts += 1
+        self.last_output = text
+        got, _ = parse_metajudge(text, len(self.human), len(self.model))
+        for pair, s in got.items():
+            self.scores.setdefault(pair, s)  # pairs already read are kept
+
+    def matrix(self) -> np.ndarray:
+        S = _empty(len(self.human), len(self.model))
+        for (i, j), s in self.scores.items():
+            S[i, j] = s
+        return S
+
+    def error(self) -> MatchError:
+        shown = ", ".join(f"R{i + 1}@S{j + 1}" for i, j in self.missing[:10])
+        tail = (self.last_output or "<no output: the backend call failed>")[-300:]
+        return MatchError(
+            f"MetaJudge output still lacks {len(self.missing)} of {len(self.human) * len(self.model)} scores "
+            f"({shown}) after {self.attempts} attempts; last output ends: {tail!r}"
+        )
+
+
+class LLMMatcher:
+    """The MetaJudge over any backend with `generate(prompts, sampling)` (and,
+    for the async path, `agenerate(prompts, sampling)`).
+
+    A malformed or incomplete answer is repaired by re-asking for the missing
+    pairs only (up to `max_retries` times, scores already read are kept); a record
+    still incomplete raises `MatchError`, or comes back as None from
+    `score_matrices(..., raise_errors=False)`.
+    """
+
+    kind = "llm"
+
+    def __init__(self, backend, template: str | None = None, max_retries: int = 2, sampling=None):
+        self.backend = backend
+        self.template = template
+        self.max_retries = int(max_retries)
+        self.sampling = sampling
+        self.calls = 0
+        self.repairs = 0
+        self.failures = 0
+
+    @property
+    def is_async(self) -> bool:
+        return callable(getattr(self.backend, "agenerate", None))
+
+    def _sampling(self, jobs: list[_Job], round_: int):
+        from genrm.backends.base import Sampling
+
+        if self.sampling is None:
+            cells = max(len(j.human) * len(j.model) for j in jobs)
+            s = Sampling(max_new_tokens=max(64, 16 * cells), temperature=0.0)
+        else:
+            s = self.sampling
+        # A sampled judge gets a fresh seed per repair round; greedy ignores it.
+        return dataclasses.replace(s, seed=s.seed + round_, n=1)
+
+    def _jobs(self, pairs: Sequence[Sequence]) -> tuple[list[_Job | None], list[np.ndarray | None]]:
+        from genrm.prompts import render_metajudge_messages
+
+        jobs: list[_Job | None] = []
+        done: list[np.ndarray | None] = []
+        for p in pairs:
+            human, model, _ = _split_pair(p)
+            if not human or not model:
+                jobs.append(None)
+                done.append(_empty(len(human), len(model)))
+            else:
+                jobs.append(_Job(human, model, render_metajudge_messages(human, model, self.template)))
+                done.append(None)
+        return jobs, done
+
+    def _open(self, jobs: list[_Job | None]) -> list[_Job]:
+        return [j for j in jobs if j is not None and j.missing and j.attempts <= self.max_retries]
+
+    def _absorb(self, todo: list[_Job], outputs: Sequence[str | None] | None) -> None:
+        outputs = list(outputs or [])
+        if len(outputs) != len(todo):
+            outputs = (outputs + [None] * len(todo))[: len(todo)]
+        self.calls += len(todo)
+        self.repairs += sum(1 for j in todo if j.attempts > 0)
+        for job, text in zip(todo, outputs):
+            job.absorb(text)
+
+    def _finish(self, jobs, done, raise_errors: bool) -> list[np.ndarray | None]:
+        out = []
+        for job, d in zip(jobs, done):
+            if job is None:
+                out.append(d)
+            elif job.missing:
+                self.failures += 1
+                if raise_errors:
+                    raise job.error()
+                out.append(None)
+            else:
+                out.append(job.matrix())
+        return out
+
+    def score_matrices(self, pairs: Sequence[Sequence], raise_errors: bool = True) -> list[np.ndarray | None]:
+        jobs, done = self._jobs(pairs)
+        round_ = 0
+        while todo := self._open(jobs):
+            self._absorb(todo, self.backend.generate([j.prompt() for j in todo], self._sampling(todo, round_)))
+            round_ += 1
+        return self._finish(jobs, done, raise_errors)
+
+    def score_matrix(self, human_units: list[str], model_units: list[str]) -> np.ndarray:
+        return self.score_matrices([(human_units, model_units)])[0]
+
+    async def ascore_matrices(self, pairs: Sequence[Sequence], raise_errors: bool = True) -> list[np.ndarray | None]:
+        jobs, done = self._jobs(pairs)
+        round_ = 0
+        while todo := self._open(jobs):
+            prompts, sampling = [j.prompt() for j in todo], self._sampling(todo, round_)
+            if self.is_async:
+                outputs = await self.backend.agenerate(prompts, sampling)
+            else:
+                outputs = await asyncio.to_thread(self.backend.generate, prompts, sampling)
+            self._absorb(todo, outputs)
+            round_ += 1
+        return self._finish(jobs, done, raise_errors)
+
+    async def ascore_matrix(self, human_units: list[str], model_units: list[str]) -> np.ndarray:
+        return (await self.ascore_matrices([(human_units, model_units)]))[0]
+
+
+# -- factory --------------------------------------------------------------------------
+
+
+def make_matcher(cfg: dict, backend=None):
+    """Matcher from a recipe dict: {"kind": "lexical"|"embedding"|"llm", ...}.
+    For "llm", `backend` is used, else one is built from cfg["backend"]."""
+    cfg = dict(cfg or {})
+    kind = cfg.pop("kind", "embedding")
+    if kind == "lexical":
+        return LexicalMatcher(**cfg)
+    if kind == "embedding":
+        return EmbeddingMatcher(**cfg)
+    if kind == "llm":
+        backend_cfg = cfg.pop("backend", None)
+        if backend is None:
+            if backend_cfg is None:
+                raise ValueError("matcher kind 'llm' needs a backend (argument or cfg['backend'])")
+            from genrm.backends import make_backend
+
+            backend = make_backend(dict(backend_cfg))
+        sampling = cfg.pop("sampling", None)
+        if isinstance(sampling, dict):
+            from genrm.backends.base import Sampling
+
+            sampling = Sampling(**sampling)
+        return LLMMatcher(backend, sampling=sampling, **cfg)
+    raise ValueError(f"unknown matcher kind {kind!r}; known: lexical, embedding, llm")
+
+
+# -- assignment and metrics -------------------------------------------------------------
+
+
+def _as_matrix(S) -> np.ndarray:
+    S = np.asarray(S, dtype=np.float64)
+    if S.ndim != 2:
+        raise ValueError(f"score matrix must be 2-D (human x model), got shape {S.shape}")
+    return S
+
+
+def optimal_assignment(S) -> tuple[float, list[tuple[int, int]]]:
+    """Exact one-to-one matching maximising the total score. Returns S_total and
+    the matched (human i, model j) pairs with s_ij > 0, sorted by i."""
+    from scipy.optimize import linear_sum_assignment
+
+    S = _as_matrix(S)
+    if S.size == 0:
+        return 0.0, []
+    rows, cols = linear_sum_assignment(S, maximize=True)
+    pairs = sorted((int(i), int(j)) for i, j in zip(rows, cols) if S[i, j] > 0)
+    return float(sum(S[i, j] for i, j in pairs)), pairs
+
+
+def rationale_consistency(S, top_k: int | None = 5) -> float | None:
+    """Soft recall of the human units by the first `top_k` model units: S_total / |R_h|."""
+    S = _as_matrix(S)
+    if S.shape[0] == 0:
+        return None
+    if top_k is not None:
+        S = S[:, :top_k]
+    if S.shape[1] == 0:
+        return 0.0
+    return optimal_assignment(S)[0] / S.shape[0]
+
+
+def average_precision(S, soft: bool = True) -> float | None:
+    """R_rat = sum_k P@k * I(k) / |R_h| over the model's ordered units (see module doc)."""
+    S = _as_matrix(S)
+    n, m = S.shape
+    if n == 0:
+        return None
+    if m == 0:
+        return 0.0
+    _, pairs = optimal_assignment(S)
+    gain = np.zeros(m)
+    for i, j in pairs:
+        gain[j] = S[i, j] if soft else 1.0
+    matched = np.zeros(m, dtype=bool)
+    matched[[j for _, j in pairs]] = True
+    precision_at = np.cumsum(gain) / np.arange(1, m + 1)
+    return float(precision_at[matched].sum() / n)
+
+
+def precision(S) -> float | None:
+    """S_total / |R_m|: how much of what the model said matches a human reason."""
+    S = _as_matrix(S)
+    if S.shape[0] == 0:
+        return None
+    if S.shape[1] == 0:
+        return 0.0
+    return optimal_assignment(S)[0] / S.shape[1]
+
+
+def f1(S) -> float | None:
+    """Harmonic mean of precision and recall (S_total / |R_h|, over all model units)."""
+    S = _as_matrix(S)
+    if S.shape[0] == 0:
+        return None
+    if S.shape[1] == 0:
+        return 0.0
+    total = optimal_assignment(S)[0]
+    p, r = total / S.shape[1], total / S.shape[0]
+    return 0.0 if p + r == 0 else 2 * p * r / (p + r)
