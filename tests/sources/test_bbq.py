@@ -132,10 +132,19 @@ def _row(**over) -> dict:
     return row
 
 
+META_KEYS = {
+    "category", "context_condition", "question_polarity", "stereotyped_groups", "example_id", "question_index",
+    "subcategory", "option_texts", "option_groups", "option_roles", "gold_index", "chosen_index", "rejected_index",
+    "chosen_role", "rejected_role", "stereotype_index", "unknown_index", "target_index",
+}
+
+
 def test_negative_question_tags_the_target_as_stereotype():
     recs = bbq.row_records(_row(), "x:1")
     assert len(recs) == 2
     m = recs[0].meta
+    assert set(m) == META_KEYS
+    assert len(m["option_texts"]) == len(m["option_roles"]) == len(m["option_groups"]) == 3
     assert m["option_roles"] == ["stereotype", "unknown", "anti_stereotype"]
     assert m["stereotype_index"] == 0 and m["target_index"] == 0 and m["unknown_index"] == 1
     assert m["option_groups"] == ["f-black", "unknown", "f-white"]
