@@ -1,0 +1,493 @@
+"""Hugging Face transformers backend: batched, left-padded, length-bucketed generation
+with a KV cache that drops finished rows.
+
+How a `generate` call runs:
+
+1. Every prompt is tokenised (chat template with the generation prompt for message
+   lists). Rows (prompt x n samples) are sorted by prompt length, longest first, and
+   cut into decode groups of `batch_size` rows; outputs are put back in input order.
+2. Prefill: the distinct prompts of a group are run once each (n samples share it) in
+   length-sorted chunks of at most `prefill_tokens` padded tokens (little padding,
+   bounded activation memory). Their common token prefix (a judge's system prompt and
+   template head) is run once and copied in, when it is at least `min_shared_prefix`
+   tokens. Chunks write their keys and values straight into one preallocated buffer
+   per layer.
+3. Decode: one token per step for every row. A decode step writes one column of the
+   buffer instead of re-concatenating the cache. Rows that end (EOS, a stop string,
+   `max_new_tokens`) are dropped from the batch (their buffer rows moved down in place)
+   once the work they would waste exceeds the move, and padding columns no live row
+   needs any more are trimmed off the left.
+
+Models whose cache is not plain full attention (sliding-window, hybrid) keep
+transformers' own cache object: one prefill per group, no shared prefix.
+
+Greedy outputs equal a one-prompt-at-a-time greedy loop in float32 (left padding with
+the right attention mask and explicit position ids; tested against `model.generate`).
+Sampling is seeded per row from (seed, prompt index, sample index), so a row's draws do
+not depend on which other rows share its batch. Generation-config processors
+(repetition penalty and the like) are not applied: greedy here is plain argmax.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from contextlib import contextmanager
+from typing import Any, Iterator, Sequence
+
+import torch
+from transformers.cache_utils import Cache, DynamicCache, DynamicLayer
+
+from genrm.backends.base import BackendError, Prompt, Sampling, encode_pairs, encode_prompt, fit_prompt, render_prompt
+
+log = logging.getLogger(__name__)
+
+# prompt_tokens / generated_tokens: per output row; prefill_tokens: prompt tokens actually
+# run (a shared prefix once, n samples once); decode_tokens: forward rows of live samples.
+_STATS = ("prompt_tokens", "generated_tokens", "prefill_tokens", "padded_prefill_tokens",
+          "reused_prefix_tokens", "decode_tokens", "decode_steps")
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def _resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype:
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype == "auto":
+        # bf16 matmuls are slow on most CPUs; on GPUs bf16 is the usual choice.
+        if device.type == "cuda" and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    if dtype not in _DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r}; use one of auto, {', '.join(_DTYPES)}")
+    return _DTYPES[dtype]
+
+
+def _row_seed(seed: int, prompt_index: int, sample_index: int) -> int:
+    # Deterministic mix (no Python str hashing), so runs reproduce across processes.
+    x = (seed * 0x9E3779B1) ^ (prompt_index * 0x85EBCA77) ^ (sample_index * 0xC2B2AE3D)
+    return x & 0x7FFF_FFFF_FFFF_FFFF
+
+
+class _BufferLayer(DynamicLayer):
+    """One attention layer's KV in a preallocated [rows, heads, capacity, dim] buffer.
+
+    `update` writes the new column in place and returns views, where DynamicLayer
+    would `torch.cat` (copying the whole cache) on every decode step.
+    """
+
+    is_croppable = False
+    supports_early_init = False
+
+    def __init__(self, keys: torch.Tensor, values: torch.Tensor, length: int):
+        super().__init__()
+        self._k, self._v, self.length = keys, values, length
+        self.is_initialized = True
+        self.device = keys.device
+        self._views()
+
+    def _views(self) -> None:
+        self.keys = self._k[:, :, : self.length]
+        self.values = self._v[:, :, : self.length]
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any):
+        end = self.length + key_states.shape[-2]
+        if end > self._k.shape[-2]:  # grow (only if a caller decodes past the planned capacity)
+            extra = max(end - self._k.shape[-2], 64)
+            pad = self._k.new_zeros(*self._k.shape[:2], extra, self._k.shape[-1])
+            self._k = torch.cat([self._k, pad], dim=2)
+            self._v = torch.cat([self._v, pad.clone()], dim=2)
+        self._k[:, :, self.length : end] = key_states
+        self._v[:, :, self.length : end] = value_states
+        self.length = end
+        self._views()
+        return self.keys, self.values
+
+    def get_seq_length(self) -> int:
+        return self.length
+
+    def get_max_length(self) -> int:
+        return -1
+
+    def get_mask_sizes(self, query_length: int) -> tuple[int, int]:
+        return self.length + query_length, 0
+
+    def batch_select_indices(self, indices: torch.Tensor) -> None:
+        keep = indices.tolist()
+        if keep == sorted(set(keep)):
+            # Dropping rows: move the kept ones down in place (no new 2 x rows x capacity
+            # allocation) and copy only the filled columns.
+            for dst, src in enumerate(keep):
+                if dst != src:
+                    self._k[dst, :, : self.length].copy_(self._k[src, :, : self.length])
+                    self._v[dst, :, : self.length].copy_(self._v[src, :, : self.length])
+            self._k, self._v = self._k[: len(keep)], self._v[: len(keep)]
+        else:  # repeating or reordering rows (n samples of one prompt)
+            self._k = self._k.index_select(0, indices)
+            self._v = self._v.index_select(0, indices)
+        self._views()
+
+    def trim_left(self, n: int) -> None:
+        self._k, self._v = self._k[:, :, n:], self._v[:, :, n:]
+        self.length -= n
+        self._views()
+
+
+class HFBackend:
+    """Local generation with a transformers causal LM (see the module docstring)."""
+
+    name = "hf"
+
+    def __init__(
+        self,
+        model: str = "embedded:smollm2-135m",
+        dtype: str | torch.dtype = "auto",
+        device: str = "auto",
+        batch_size: int = 16,
+        max_length: int | None = None,
+        chat_template: bool = True,
+        trust_remote_code: bool = False,
+        model_obj: Any = None,
+        tokenizer: Any = None,
+        prefill_tokens: int = 4096,
+        num_threads: int | None = None,
+        min_shared_prefix: int = 16,
+    ):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if num_threads:
+            torch.set_num_threads(num_threads)
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self.chat_template = chat_template
+        self.prefill_tokens = max(1, prefill_tokens)
+        if model_obj is not None:
+            if tokenizer is None:
+                raise ValueError("model_obj needs its tokenizer (pass tokenizer=...)")
+            self.model, self.tokenizer = model_obj, tokenizer
+            self.model_ref = getattr(getattr(model_obj, "config", None), "_name_or_path", "") or "model_obj"
+        else:
+            self.model_ref = model
+            self.model, self.tokenizer = self._load(model, dtype, device, trust_remote_code, tokenizer)
+        self.device = next(self.model.parameters()).device
+        params = inspect.signature(self.model.forward).parameters
+        self._cache_kw = "cache" if "cache" in params else "past_key_values"
+        self._has_logits_to_keep = "logits_to_keep" in params
+        self.eos_ids = self._eos_ids()
+        pad = self.tokenizer.pad_token_id
+        self.pad_id = pad if pad is not None else sorted(self.eos_ids)[0] if self.eos_ids else 0
+        self.min_shared_prefix = max(1, min_shared_prefix)
+        self.stats: dict[str, int] = dict.fromkeys(_STATS, 0)
+
+    # ---------------------------------------------------------------- loading
+
+    @staticmethod
+    def _load(ref: str, dtype: str | torch.dtype, device: str, trust_remote_code: bool, tokenizer: Any):
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from genrm.assets import resolve_model
+
+        path = resolve_model(ref)
+        dev = _resolve_device(device)
+        dt = _resolve_dtype(dtype, dev)
+        tok = tokenizer or AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dt, trust_remote_code=trust_remote_code)
+        model.to(dev)
+        model.eval()
+        return model, tok
+
+    def _eos_ids(self) -> set[int]:
+        ids: set[int] = set()
+        for src in (self.tokenizer.eos_token_id, getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)):
+            if isinstance(src, int):
+                ids.add(src)
+            elif isinstance(src, (list, tuple)):
+                ids.update(int(i) for i in src)
+        return ids
+
+    def __repr__(self) -> str:
+        return f"HFBackend(model={self.model_ref!r}, device={self.device}, batch_size={self.batch_size})"
+
+    # ---------------------------------------------------------------- tokenising
+
+    def render(self, prompt: Prompt) -> str:
+        """The exact text the model sees for `prompt` (chat template + generation prompt)."""
+        return render_prompt(self.tokenizer, prompt, self.chat_template)
+
+    def encode(self, prompt: Prompt) -> list[int]:
+        return encode_prompt(self.tokenizer, prompt, self.chat_template)
+
+    # ---------------------------------------------------------------- model calls
+
+    @contextmanager
+    def _eval_mode(self) -> Iterator[None]:
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.inference_mode():
+                yield
+        finally:
+            if was_training:
+                self.model.train()
+
+    def _forward(self, input_ids, attention_mask, position_ids, cache, keep: int):
+        kwargs = {self._cache_kw: cache, "use_cache": cache is not None}
+        if self._has_logits_to_keep:
+            kwargs["logits_to_keep"] = keep
+        out = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, **kwargs)
+        return out.logits[:, -keep:, :]
+
+    def _left_pad(self, seqs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        width = max(len(s) for s in seqs)
+        ids = torch.full((len(seqs), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(seqs), width), dtype=torch.long)
+        for r, s in enumerate(seqs):
+            if s:
+                ids[r, width - len(s) :] = torch.tensor(s, dtype=torch.long)
+                mask[r, width - len(s) :] = 1
+        pos = (mask.cumsum(-1) - 1).clamp_min(0)
+        return ids.to(self.device), mask.to(self.device), pos.to(self.device)
+
+    # ---------------------------------------------------------------- generation
+
+    def generate(self, prompts: Sequence[Prompt], sampling: Sampling | None = None) -> list[str]:
+        """One completion per prompt (n per prompt, prompt-major) for chat message lists or raw strings."""
+        sampling = sampling or Sampling()
+        if sampling.n < 1:
+            raise ValueError(f"sampling.n must be >= 1, got {sampling.n}")
+        ids = [fit_prompt(self.encode(p), self.max_length, sampling.max_new_tokens) for p in prompts]
+        if any(len(s) == 0 for s in ids):
+            raise BackendError("empty prompt: nothing to condition on")
+        rows = [(i, k) for i in range(len(ids)) for k in range(sampling.n)]
+        order = sorted(range(len(rows)), key=lambda r: -len(ids[rows[r][0]]))  # stable: samples stay together
+        out: list[str] = [""] * len(rows)
+        with self._eval_mode():
+            for start in range(0, len(order), self.batch_size):
+                group = order[start : start + self.batch_size]
+                texts = self._generate_group([rows[r] for r in group], ids, sampling)
+                for r, text in zip(group, texts):
+                    out[r] = text
+        return out
+
+    def _plan_chunks(self, widths: list[int]) -> list[tuple[int, int]]:
+        """Cut prompts sorted longest first into chunks of at most `prefill_tokens` padded tokens."""
+        chunks, start = [], 0
+        while start < len(widths):
+            stop = min(len(widths), start + max(1, self.prefill_tokens // widths[start]))
+            chunks.append((start, stop))
+            start = stop
+        return chunks
+
+    def _bufferable(self) -> bool:
+        """Whether this model's cache is plain full attention (one KV tensor pair per layer),
+        which the preallocated buffer replaces. Sliding-window/hybrid caches are not."""
+        probe = DynamicCache(config=self.model.config)
+        return bool(probe.layers) and all(type(layer) is DynamicLayer for layer in probe.layers)
+
+    def _prefix_kv(self, prefix: list[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        ids = torch.tensor([prefix], device=self.device)
+        cache = DynamicCache(config=self.model.config)
+        self._forward(ids, torch.ones_like(ids), torch.arange(len(prefix), device=self.device)[None], cache, keep=1)
+        self.stats["prefill_tokens"] += len(prefix)
+        self.stats["padded_prefill_tokens"] += len(prefix)
+        return [(layer.keys, layer.values) for layer in cache.layers]
+
+    def _prefill_buffered(self, prompts: list[list[int]], max_new: int):
+        """Prefill distinct prompts (sorted longest first) straight into one KV buffer per layer.
+
+        Row r of the buffer holds [padding][shared prefix][chunk padding][suffix r]: the
+        prompts' common token prefix (the judge's system prompt, say) is run once and
+        copied in, and each chunk's forward pass writes its keys and values in place.
+        Returns the cache, the [rows, width] attention mask and the last-position logits.
+        """
+        n_prefix = len(_common_prefix(prompts)) if len(prompts) > 1 else 0
+        n_prefix = min(n_prefix, min(len(p) for p in prompts) - 1)  # every row keeps >= 1 token to run
+        if n_prefix < self.min_shared_prefix:
+            n_prefix = 0
+        prefix_kv = self._prefix_kv(prompts[0][:n_prefix]) if n_prefix else None
+        suffixes = [p[n_prefix:] for p in prompts]
+        width = len(suffixes[0])
+        k0 = self.model.config
+        n_kv = getattr(k0, "num_key_value_heads", None) or k0.num_attention_heads
+        head_dim = getattr(k0, "head_dim", None) or k0.hidden_size // k0.num_attention_heads
+        dtype = next(self.model.parameters()).dtype
+        shape = (len(prompts), n_kv, width + n_prefix + max_new, head_dim)
+        bufs = [(torch.zeros(shape, dtype=dtype, device=self.device), torch.zeros(shape, dtype=dtype, device=self.device))
+                for _ in range(k0.num_hidden_layers)]
+        mask = torch.zeros((len(prompts), width + n_prefix), dtype=torch.long, device=self.device)
+        logits = []
+        for a, b in self._plan_chunks([len(s) for s in suffixes]):
+            ids, cmask, pos = self._left_pad(suffixes[a:b])
+            col = width - ids.shape[1]  # this chunk's rows start after the padding it does not need
+            layers = []
+            for li, (kb, vb) in enumerate(bufs):
+                if prefix_kv is not None:
+                    kb[a:b, :, col : col + n_prefix] = prefix_kv[li][0]
+                    vb[a:b, :, col : col + n_prefix] = prefix_kv[li][1]
+                layers.append(_BufferLayer(kb[a:b, :, col:], vb[a:b, :, col:], n_prefix))
+            full = torch.cat([cmask.new_ones(b - a, n_prefix), cmask], dim=1)
+            logits.append(self._forward(ids, full, pos + n_prefix, Cache(layers=layers), keep=1)[:, -1, :])
+            mask[a:b, col:] = full
+            self.stats["prefill_tokens"] += int(cmask.sum())
+            self.stats["padded_prefill_tokens"] += ids.numel()
+        cache = Cache(layers=[_BufferLayer(kb, vb, width + n_prefix) for kb, vb in bufs])
+        self.stats["reused_prefix_tokens"] += n_prefix * (len(prompts) - 1)
+        return cache, mask, torch.cat(logits, dim=0)
+
+    def _prefill_plain(self, prompts: list[list[int]]):
+        """One forward pass into transformers' own cache (sliding-window and hybrid models)."""
+        ids, mask, pos = self._left_pad(prompts)
+        cache = DynamicCache(config=self.model.config)
+        logits = self._forward(ids, mask, pos, cache, keep=1)[:, -1, :]
+        self.stats["prefill_tokens"] += int(mask.sum())
+        self.stats["padded_prefill_tokens"] += ids.numel()
+        return cache, mask, logits
+
+    def _generate_group(self, rows: list[tuple[int, int]], ids: list[list[int]], sampling: Sampling) -> list[str]:
+        uniq: dict[int, int] = {}
+        for i, _ in rows:
+            uniq.setdefault(i, len(uniq))
+        uprompts = sorted(uniq, key=lambda i: -len(ids[i]))
+        upos = {i: j for j, i in enumerate(uprompts)}
+        src = [upos[i] for i, _ in rows]
+        buffered = self._bufferable()
+        if buffered:
+            cache, mask, logits = self._prefill_buffered([ids[i] for i in uprompts], sampling.max_new_tokens)
+        else:
+            cache, mask, logits = self._prefill_plain([ids[i] for i in uprompts])
+        if src != list(range(len(uprompts))):  # n samples per prompt share its prefill: copy rows out
+            src_t = torch.tensor(src, device=self.device)
+            cache.batch_select_indices(src_t)
+            mask, logits = mask.index_select(0, src_t), logits.index_select(0, src_t)
+        lens = [len(ids[i]) for i, _ in rows]
+        pos = torch.tensor(lens, device=self.device)
+        n_rows = len(rows)
+
+        gens_tokens: list[list[int]] = [[] for _ in range(n_rows)]
+        batch = list(range(n_rows))  # batch row -> output row
+        alive = [True] * n_rows  # per batch row; finished rows may ride along until compaction
+        generators = None
+        if not sampling.greedy:
+            generators = []
+            for i, k in rows:
+                g = torch.Generator(device=self.device)
+                g.manual_seed(_row_seed(sampling.seed, i, k))
+                generators.append(g)
+        stop_tail = max((len(s) for s in sampling.stop), default=0) + 8
+        eos = torch.tensor(sorted(self.eos_ids), device=self.device) if self.eos_ids else None
+
+        for step in range(sampling.max_new_tokens):
+            tokens = self._choose(logits, sampling, [generators[r] for r in batch] if generators else None)
+            finished = torch.isin(tokens, eos).tolist() if eos is not None else [False] * len(batch)
+            tok_list = tokens.tolist()
+            last_step = step + 1 == sampling.max_new_tokens
+            for j, r in enumerate(batch):
+                if not alive[j]:
+                    continue
+                if finished[j]:
+                    alive[j] = False
+                    continue
+                gens_tokens[r].append(tok_list[j])
+                if last_step:
+                    alive[j] = False
+                elif sampling.stop:
+                    tail = self.tokenizer.decode(gens_tokens[r][-stop_tail:], skip_special_tokens=True)
+                    if any(s in tail for s in sampling.stop):
+                        alive[j] = False
+            self.stats["decode_steps"] += 1
+            n_live = sum(alive)
+            if n_live == 0:
+                break
+            # Dropping finished rows moves the cache; do it once the row-steps it saves over
+            # the remaining steps outweigh that (about one decode step of the whole batch).
+            n_dead = len(batch) - n_live
+            if n_dead and (n_dead * (sampling.max_new_tokens - step - 1) >= len(batch) or not buffered):
+                keep = [j for j, a in enumerate(alive) if a]
+                keep_t = torch.tensor(keep, device=self.device)
+                batch, alive = [batch[j] for j in keep], [True] * len(keep)
+                cache.batch_select_indices(keep_t)
+                mask, pos, tokens = mask.index_select(0, keep_t), pos.index_select(0, keep_t), tokens.index_select(0, keep_t)
+                if buffered:
+                    # Padding columns no live row attends to any more cost attention time.
+                    lead = int((mask.sum(0) == 0).long().cumprod(0).sum())
+                    if lead:
+                        for layer in cache.layers:
+                            layer.trim_left(lead)
+                        mask = mask[:, lead:]
+            mask = torch.cat([mask, mask.new_ones(len(batch), 1)], dim=1)
+            self.stats["decode_tokens"] += n_live
+            logits = self._forward(tokens[:, None], mask, pos[:, None], cache, keep=1)[:, -1, :]
+            pos = pos + 1
+
+        texts = []
+        for r in range(n_rows):
+            text = self.tokenizer.decode(gens_tokens[r], skip_special_tokens=True)
+            texts.append(_cut_at_stop(text, sampling.stop))
+            self.stats["generated_tokens"] += len(gens_tokens[r])
+            self.stats["prompt_tokens"] += lens[r]
+        return texts
+
+    @staticmethod
+    def _choose(logits: torch.Tensor, sampling: Sampling, generators) -> torch.Tensor:
+        if generators is None:
+            return logits.argmax(dim=-1)
+        probs = torch.softmax(logits.float() / sampling.temperature, dim=-1)
+        if sampling.top_p < 1.0:
+            sorted_p, idx = probs.sort(dim=-1, descending=True)
+            drop = (sorted_p.cumsum(-1) - sorted_p) > sampling.top_p  # keeps at least the top token
+            sorted_p = sorted_p.masked_fill(drop, 0.0)
+            probs = torch.zeros_like(probs).scatter_(-1, idx, sorted_p)
+        # Exponential race: argmax(p / E), E ~ Exp(1) is a draw from p; one generator per row.
+        noise = torch.stack([torch.empty_like(probs[0]).exponential_(generator=g) for g in generators])
+        return (probs / noise).argmax(dim=-1)
+
+    # ---------------------------------------------------------------- scoring
+
+    def loglikelihood(self, prompt: Prompt, continuation: str) -> float:
+        return self.loglikelihood_batch([(prompt, continuation)])[0]
+
+    def loglikelihood_batch(self, pairs: Sequence[tuple[Prompt, str]]) -> list[float]:
+        """Sum of log p(continuation tokens | prompt) for each pair (float64 sums)."""
+        items = encode_pairs(self.tokenizer, pairs, self.chat_template)
+        order = sorted(range(len(items)), key=lambda i: -(len(items[i][0]) + len(items[i][1])))
+        out = [0.0] * len(items)
+        with self._eval_mode():
+            for start in range(0, len(order), self.batch_size):
+                group = order[start : start + self.batch_size]
+                seqs = [items[i][0] + items[i][1] for i in group]
+                ids, mask, pos = self._left_pad(seqs)
+                keep = max(len(items[i][1]) for i in group) + 1
+                logits = self._forward(ids, mask, pos, None, keep=min(keep, ids.shape[1]))
+                logp = torch.log_softmax(logits.float(), dim=-1)
+                for row, i in enumerate(group):
+                    c = items[i][1]
+                    # logits at position t predict token t+1; the last len(c) targets are c.
+                    lp = logp[row, -len(c) - 1 : -1, :]
+                    target = torch.tensor(c, device=lp.device)[:, None]
+                    out[i] = float(lp.gather(-1, target).double().sum())
+        return out
+
+
+def _common_prefix(seqs: list[list[int]]) -> list[int]:
+    first = seqs[0]
+    n = len(first)
+    for s in seqs[1:]:
+        n = min(n, len(s))
+        k = 0
+        while k < n and s[k] == first[k]:
+            k += 1
+        n = k
+        if n == 0:
+            break
+    return first[:n]
+
+
+def _cut_at_stop(text: str, stops: Sequence[str]) -> str:
+    cut = min((text.find(s) for s in stops if s and s in text), default=-1)
+    return text if cut < 0 else text[:cut]
+

@@ -1,0 +1,326 @@
+"""OpenAI-compatible HTTP backend (OpenAI, vLLM serve, SGLang, llama.cpp server, ...).
+
+- One `AsyncOpenAI` chat-completions request per prompt (n completions in it), at most
+  `concurrency` in flight per event loop (an `asyncio.Semaphore`).
+- Retries are ours (the client's own are off): exponential backoff with jitter on
+  timeouts, connection errors, 408, 429 (honouring Retry-After), 5xx, and on 200
+  responses that are not usable (bad JSON, no choices, null content). Other 4xx are
+  not retried. A request still failing is None in the output (never ""), logged as a
+  warning and listed in `last_errors`; with `strict=True` it raises `BackendError`.
+- On-disk cache (`cache_dir`): one JSON file per request, named by the SHA-256 of the
+  full request (base_url, model, messages, max_tokens, temperature, top_p, n, seed,
+  stop, extra_body). Only successful responses are stored. Sampled requests are cached
+  too: the seed is in the key, so the same seed replays the same texts (as a seeded
+  server would) and a new seed asks the server again.
+- The API key is read from the environment variable named by `api_key_env` at
+  construction; it is never logged, put in a repr, or written to the cache (the key
+  is not part of the request hash).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import hashlib
+import json
+import logging
+import os
+import random
+import time
+import weakref
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from genrm.backends.base import BackendError, Prompt, Sampling
+
+log = logging.getLogger(__name__)
+
+_RETRY_STATUS = {408, 409, 429}  # plus every 5xx
+
+
+@dataclass
+class RequestError:
+    index: int  # prompt index in the call
+    error: str  # "<ExceptionType>: message"
+    attempts: int
+
+
+class _Unusable(Exception):
+    """A 200 response without usable completions."""
+
+
+def _messages(prompt: Prompt) -> list[dict]:
+    if isinstance(prompt, str):
+        return [{"role": "user", "content": prompt}]
+    return [{"role": m["role"], "content": m["content"]} for m in prompt]
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().replace("\n", " ")
+    return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
+
+
+class OpenAIBackend:
+    name = "openai"
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key_env: str = "OPENAI_API_KEY",
+        concurrency: int = 8,
+        timeout: float = 60.0,
+        max_retries: int = 4,
+        backoff: float = 0.5,
+        cache_dir: str | None = None,
+        extra_body: dict | None = None,
+        strict: bool = False,
+        backoff_max: float = 30.0,
+    ):
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.api_key_env = api_key_env
+        self.concurrency = concurrency
+        self.timeout = float(timeout)
+        self.max_retries = int(max_retries)
+        self.backoff = float(backoff)
+        self.backoff_max = float(backoff_max)
+        self.cache_dir = cache_dir
+        self.extra_body = dict(extra_body or {})
+        self.strict = strict
+        # Held only here and handed to the client; __repr__ and logs never show it.
+        self.__api_key = os.environ.get(api_key_env) or "EMPTY"
+        if api_key_env and api_key_env not in os.environ:
+            log.info("%s is not set; sending a placeholder key (fine for local servers)", api_key_env)
+        if cache_dir:
+            os.makedirs(cache_dir, exist_ok=True)
+        self._loops: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self.last_errors: list[RequestError] = []
+        self.stats = {"requests": 0, "retries": 0, "cache_hits": 0, "failures": 0}
+
+    def __repr__(self) -> str:
+        return f"OpenAIBackend(base_url={self.base_url!r}, model={self.model!r}, api_key_env={self.api_key_env!r})"
+
+    # ---------------------------------------------------------------- plumbing
+
+    def _state(self) -> tuple[Any, asyncio.Semaphore]:
+        """Client and semaphore of the running loop (the limit holds across concurrent calls)."""
+        loop = asyncio.get_running_loop()
+        state = self._loops.get(loop)
+        if state is None:
+            from openai import AsyncOpenAI
+
+            client = AsyncOpenAI(base_url=self.base_url, api_key=self.__api_key, max_retries=0, timeout=self.timeout)
+            state = (client, asyncio.Semaphore(self.concurrency))
+            self._loops[loop] = state
+        return state
+
+    async def _close_loop_state(self) -> None:
+        state = self._loops.pop(asyncio.get_running_loop(), None)
+        if state is not None:
+            await state[0].close()
+
+    def _run(self, coro_fn, *args):
+        """Run `coro_fn(*args)` to completion from sync code, even inside a running loop."""
+
+        async def main():
+            try:
+                return await coro_fn(*args)
+            finally:
+                await self._close_loop_state()
+
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(main())
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(asyncio.run, main()).result()
+
+    def _request(self, prompt: Prompt, sampling: Sampling) -> dict:
+        req: dict[str, Any] = {
+            "model": self.model,
+            "messages": _messages(prompt),
+            "max_tokens": sampling.max_new_tokens,
+            "temperature": sampling.temperature,
+            "top_p": sampling.top_p,
+            "n": sampling.n,
+            "seed": sampling.seed,
+        }
+        if sampling.stop:
+            req["stop"] = list(sampling.stop)
+        return req
+
+    def cache_key(self, request: dict) -> str:
+        blob = json.dumps(
+            {"base_url": self.base_url, "request": request, "extra_body": self.extra_body},
+            sort_keys=True,
+            ensure_ascii=False,
+        )
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+    def _cache_path(self, key: str) -> str:
+        return os.path.join(self.cache_dir or "", key[:2], key + ".json")
+
+    def _cache_get(self, key: str, n: int) -> list[str] | None:
+        if not self.cache_dir:
+            return None
+        try:
+            with open(self._cache_path(key), encoding="utf-8") as f:
+                texts = json.load(f)["texts"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # missing or unreadable: ask the server
+        if isinstance(texts, list) and len(texts) == n and all(isinstance(t, str) for t in texts):
+            return texts
+        return None
+
+    def _cache_put(self, key: str, request: dict, texts: list[str]) -> None:
+        if not self.cache_dir:
+            return
+        path = self._cache_path(key)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.{random.getrandbits(32):08x}.tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump({"model": self.model, "request": request, "texts": texts, "created": time.time()}, f)
+        os.replace(tmp, path)  # atomic: readers never see half a file
+
+    # ---------------------------------------------------------------- retries
+
+    def _retryable(self, exc: BaseException) -> bool:
+        import openai
+
+        if isinstance(exc, (_Unusable, openai.APIConnectionError, openai.APIResponseValidationError)):
+            return True  # APITimeoutError is an APIConnectionError
+        if isinstance(exc, openai.APIStatusError):
+            return exc.status_code in _RETRY_STATUS or exc.status_code >= 500
+        return isinstance(exc, (json.JSONDecodeError, asyncio.TimeoutError))
+
+    def _delay(self, attempt: int, exc: BaseException) -> float:
+        delay = min(self.backoff_max, self.backoff * (2**attempt)) * random.uniform(0.5, 1.0)
+        response = getattr(exc, "response", None)
+        retry_after = response.headers.get("retry-after") if response is not None else None
+        if retry_after is not None:
+            try:
+                delay = min(self.backoff_max, max(0.0, float(retry_after)))
+            except ValueError:
+                pass
+        return delay
+
+    async def _complete(self, index: int, request: dict) -> tuple[list[str] | None, RequestError | None]:
+        key = self.cache_key(request)
+        cached = self._cache_get(key, request["n"])
+        if cached is not None:
+            self.stats["cache_hits"] += 1
+            return cached, None
+        client, sem = self._state()
+        attempts, last = 0, None
+        for attempt in range(self.max_retries + 1):
+            attempts += 1
+            try:
+                async with sem:
+                    self.stats["requests"] += 1
+                    kwargs = dict(request)
+                    if self.extra_body:
+                        kwargs["extra_body"] = self.extra_body
+                    resp = await client.chat.completions.create(**kwargs)
+                texts = self._texts(resp, request["n"])
+            except Exception as exc:  # noqa: BLE001 - classified below
+                last = exc
+                if not self._retryable(exc) or attempt == self.max_retries:
+                    break
+                self.stats["retries"] += 1
+                delay = self._delay(attempt, exc)
+                log.debug("request %d attempt %d failed (%s); retrying in %.2fs", index, attempts, _describe(exc), delay)
+                await asyncio.sleep(delay)
+                continue
+            try:
+                self._cache_put(key, request, texts)
+            except OSError as exc:  # a full or read-only cache must not lose a good answer
+                log.warning("could not write the response cache (%s)", _describe(exc))
+            return texts, None
+        err = RequestError(index, _describe(last) if last else "unknown error", attempts)
+        log.warning("request %d failed after %d attempt(s): %s", index, attempts, err.error)
+        return None, err
+
+    @staticmethod
+    def _texts(resp: Any, n: int) -> list[str]:
+        choices = getattr(resp, "choices", None)
+        if not isinstance(choices, list) or len(choices) < n:
+            raise _Unusable(f"expected {n} choice(s), got {0 if not isinstance(choices, list) else len(choices)}")
+        choices = sorted(choices, key=lambda c: c.index or 0)[:n]
+        texts = []
+        for c in choices:
+            content = getattr(getattr(c, "message", None), "content", None)
+            if not isinstance(content, str):
+                raise _Unusable("a choice has no text content")
+            texts.append(content)
+        return texts
+
+    # ---------------------------------------------------------------- public API
+
+    async def agenerate(
+        self, prompts: Sequence[Prompt], sampling: Sampling | None = None, strict: bool | None = None
+    ) -> list[str | None]:
+        """Completions for every prompt (n each, prompt-major); None where a request failed."""
+        sampling = sampling or Sampling()
+        requests = [self._request(p, sampling) for p in prompts]
+        results = await asyncio.gather(*(self._complete(i, r) for i, r in enumerate(requests)))
+        out: list[str | None] = []
+        errors = []
+        for texts, err in results:
+            out.extend(texts if texts is not None else [None] * sampling.n)
+            if err is not None:
+                errors.append(err)
+        self.last_errors = errors
+        self.stats["failures"] += len(errors)
+        if errors and (self.strict if strict is None else strict):
+            raise BackendError(f"{len(errors)} of {len(prompts)} request(s) failed; first: {errors[0].error}")
+        return out
+
+    async def aclose(self) -> None:
+        """Close this event loop's HTTP client (callers that drive `agenerate` on their own
+        loop call it when done; the sync methods close theirs themselves)."""
+        await self._close_loop_state()
+
+    def generate(
+        self, prompts: Sequence[Prompt], sampling: Sampling | None = None, strict: bool | None = None
+    ) -> list[str | None]:
+        """Sync wrapper of `agenerate` (safe to call from inside a running event loop)."""
+        return self._run(self.agenerate, prompts, sampling, strict)
+
+    async def aloglikelihood(self, prompt: Prompt, continuation: str) -> float:
+        """Sum log-prob of `continuation` via /completions with echo + logprobs."""
+        if not isinstance(prompt, str):
+            raise NotImplementedError(
+                "OpenAIBackend.loglikelihood needs the prompt as a raw string: the server's chat "
+                "template is unknown here, so render the messages first"
+            )
+        import openai
+
+        client, _ = self._state()
+        text = prompt + continuation
+        try:
+            resp = await client.completions.create(
+                model=self.model, prompt=text, max_tokens=0, echo=True, logprobs=1, temperature=0.0
+            )
+        except openai.APIStatusError as exc:
+            if exc.status_code in (400, 404, 405, 422, 501):
+                raise NotImplementedError(
+                    f"the server at {self.base_url} does not offer /completions with echo+logprobs "
+                    f"(HTTP {exc.status_code}); loglikelihood needs it (vLLM and llama.cpp servers have it)"
+                ) from exc
+            raise BackendError(f"loglikelihood request failed: {_describe(exc)}") from exc
+        except openai.OpenAIError as exc:
+            raise BackendError(f"loglikelihood request failed: {_describe(exc)}") from exc
+        lp = resp.choices[0].logprobs if resp.choices else None
+        if lp is None or not lp.token_logprobs or not lp.text_offset:
+            raise NotImplementedError(f"the server at {self.base_url} returned no echoed logprobs")
+        start = len(prompt)
+        picked = [v for off, v in zip(lp.text_offset, lp.token_logprobs) if off >= start]
+        if not picked or any(v is None for v in picked):
+            raise BackendError("no scored tokens for the continuation (does it start at a token boundary?)")
+        return float(sum(picked))
+
+    def loglikelihood(self, prompt: Prompt, continuation: str) -> float:
+        return self._run(self.aloglikelihood, prompt, continuation)

@@ -1,0 +1,226 @@
+"""HFBackend: batched generation must equal one-prompt-at-a-time greedy decoding.
+
+Unit tests use a tiny randomly initialised Llama with the embedded SmolLM2
+tokenizer; the `slow` tests run the embedded SmolLM2 itself on real RM-Bench
+judge prompts.
+"""
+
+import logging
+import os
+
+import pytest
+import torch
+
+from genrm.backends import make_backend
+from genrm.backends.base import BackendError, Sampling
+from genrm.backends.hf import HFBackend
+from genrm.prompts import render_judge_messages
+from genrm.sources.rm_bench import load as load_rm_bench
+from genrm.testing import tiny_causal_lm
+from genrm.verdict import parse_verdict
+
+PROMPTS = [
+    [{"role": "user", "content": "Which is larger, 7 or 12? Explain briefly."}],
+    "A raw string prompt",
+    [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Name a colour."}],
+    [{"role": "user", "content": " ".join(["word"] * 60) + " -- summarise that."}],
+    [{"role": "user", "content": "Hi"}],
+]
+
+
+@pytest.fixture(scope="module")
+def tiny(tokenizer):
+    return tiny_causal_lm(tokenizer)
+
+
+def _backend(tiny, tokenizer, **kw):
+    return HFBackend(model_obj=tiny, tokenizer=tokenizer, **kw)
+
+
+def _naive(backend, prompts, max_new, eos=None):
+    """The reference: transformers' own greedy generate, one prompt at a time."""
+    eos = eos if eos is not None else sorted(backend.eos_ids)
+    out = []
+    with torch.inference_mode():
+        for p in prompts:
+            ids = torch.tensor([backend.encode(p)])
+            g = backend.model.generate(
+                ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new, do_sample=False,
+                eos_token_id=eos, pad_token_id=backend.pad_id,
+            )[0, ids.shape[1]:].tolist()
+            g = g[: next((k for k, t in enumerate(g) if t in eos), len(g))]  # the EOS token is not text
+            out.append(backend.tokenizer.decode(g, skip_special_tokens=True))
+    return out
+
+
+@pytest.mark.parametrize("batch_size,prefill_tokens", [(1, 4096), (2, 4096), (5, 4096), (4, 40)])
+def test_batched_greedy_equals_one_at_a_time(tiny, tokenizer, batch_size, prefill_tokens):
+    b = _backend(tiny, tokenizer, batch_size=batch_size, prefill_tokens=prefill_tokens)
+    got = b.generate(PROMPTS, Sampling(max_new_tokens=12))
+    assert got == _naive(b, PROMPTS, 12)
+    assert all(t for t in got)
+    assert b.stats["generated_tokens"] == 12 * len(PROMPTS)
+    if prefill_tokens == 40:  # several prefill chunks were merged into one decode cache
+        assert b.stats["padded_prefill_tokens"] < sum(len(b.encode(p)) for p in PROMPTS) * 2
+
+
+def test_rows_that_finish_early_are_dropped_and_outputs_unchanged(tiny, tokenizer):
+    b = _backend(tiny, tokenizer, batch_size=5)
+    free = b.generate(PROMPTS, Sampling(max_new_tokens=10))
+    # Make a token that some rows emit mid-way an end-of-sequence token.
+    toks = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in free]
+    stop_tok = toks[0][3]
+    b.eos_ids = {stop_tok}
+    got = b.generate(PROMPTS, Sampling(max_new_tokens=10))
+    assert got == _naive(b, PROMPTS, 10, eos=[stop_tok])
+    assert len(got[0]) < len(free[0])  # row 0 really stopped early
+    assert b.stats["generated_tokens"] < 2 * 10 * len(PROMPTS)  # finished rows did not keep decoding
+
+
+def test_shared_prompt_prefix_is_prefilled_once(tiny, tokenizer):
+    system = {"role": "system", "content": "You are an impartial judge. " * 12}
+    prompts = [[system, {"role": "user", "content": q}] for q in ("Is 7 > 12?", "Name two primes.", "Say hi", "x " * 30)]
+    b = _backend(tiny, tokenizer, batch_size=4, prefill_tokens=48)  # several chunks share the prefix
+    got = b.generate(prompts, Sampling(max_new_tokens=10))
+    assert got == _naive(b, prompts, 10)
+    encoded = [b.encode(p) for p in prompts]
+    shared = len(os.path.commonprefix(encoded))
+    assert shared > 60 and b.stats["reused_prefix_tokens"] == 3 * shared  # run once, not 4 times
+    assert b.stats["prefill_tokens"] == sum(map(len, encoded)) - 3 * shared
+    # n samples of a prompt share its prefill too (one decode group of 8 rows here)
+    b.batch_size = 8
+    b.stats = dict.fromkeys(b.stats, 0)
+    twice = b.generate(prompts, Sampling(max_new_tokens=4, n=2))
+    assert twice == [t for t in b.generate(prompts, Sampling(max_new_tokens=4)) for _ in range(2)]
+    assert b.stats["prefill_tokens"] == 2 * (sum(map(len, encoded)) - 3 * shared)
+
+
+def test_sliding_window_models_use_their_own_cache(tokenizer):
+    model = tiny_causal_lm(tokenizer, arch="mistral", sliding_window=8, seed=1)
+    b = HFBackend(model_obj=model, tokenizer=tokenizer, batch_size=3)
+    assert not b._bufferable()
+    got = b.generate(PROMPTS, Sampling(max_new_tokens=12))
+    assert got == _naive(b, PROMPTS, 12)
+    assert b.stats["reused_prefix_tokens"] == 0
+
+
+def test_n_samples_prompt_major_and_greedy_repeats(tiny, tokenizer):
+    b = _backend(tiny, tokenizer, batch_size=4)
+    one = b.generate(PROMPTS[:3], Sampling(max_new_tokens=6))
+    three = b.generate(PROMPTS[:3], Sampling(max_new_tokens=6, n=3))
+    assert three == [t for t in one for _ in range(3)]
+
+
+def test_sampling_is_seeded_and_independent_of_batch_composition(tiny, tokenizer):
+    b = _backend(tiny, tokenizer, batch_size=8)
+    s = Sampling(max_new_tokens=8, temperature=1.0, n=2, seed=7)
+    a1 = b.generate(PROMPTS, s)
+    a2 = b.generate(PROMPTS, s)
+    assert a1 == a2
+    # A prompt's draws depend on (seed, its index, sample index), not on its batch mates.
+    b.batch_size = 1
+    assert b.generate(PROMPTS, s) == a1
+    other = b.generate(PROMPTS, Sampling(max_new_tokens=8, temperature=1.0, n=2, seed=8))
+    assert other != a1
+    assert a1[0] != a1[1] or a1[2] != a1[3]  # the n samples of a prompt differ
+
+
+def test_top_p_tiny_keeps_only_the_argmax(tiny, tokenizer):
+    b = _backend(tiny, tokenizer, batch_size=4)
+    greedy = b.generate(PROMPTS, Sampling(max_new_tokens=6))
+    nucleus = b.generate(PROMPTS, Sampling(max_new_tokens=6, temperature=1.0, top_p=1e-6, seed=3))
+    assert nucleus == greedy
+
+
+def test_stop_strings_cut_the_text(tiny, tokenizer):
+    b = _backend(tiny, tokenizer)
+    free = b.generate(PROMPTS[:1], Sampling(max_new_tokens=12))[0]
+    stop = free[len(free) // 2 : len(free) // 2 + 2]
+    assert stop.strip()
+    cut = b.generate(PROMPTS[:1], Sampling(max_new_tokens=12, stop=[stop]))[0]
+    assert cut == free[: free.find(stop)]
+    assert b.stats["generated_tokens"] < 24  # decoding ended at the stop string
+
+
+def test_loglikelihood_matches_a_full_forward(tiny, tokenizer):
+    b = _backend(tiny, tokenizer, batch_size=2)
+    pairs = [(PROMPTS[0], " Twelve is larger."), ("Raw prompt:", " yes"), (PROMPTS[3], " ok")]
+    got = b.loglikelihood_batch(pairs)
+    for (p, c), value in zip(pairs, got):
+        pi = b.encode(p)
+        ci = tokenizer(c, add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            logits = tiny(input_ids=torch.tensor([pi + ci])).logits[0]
+        logp = torch.log_softmax(logits.double(), -1)
+        ref = sum(float(logp[len(pi) + k - 1, t]) for k, t in enumerate(ci))
+        assert value == pytest.approx(ref, abs=1e-3)
+    assert b.loglikelihood(*pairs[1]) == pytest.approx(got[1], abs=1e-4)
+
+
+def test_bad_inputs(tiny, tokenizer, caplog):
+    b = _backend(tiny, tokenizer, max_length=20)
+    with pytest.raises(BackendError, match="empty prompt"):
+        b.generate([""], Sampling(max_new_tokens=2))
+    with pytest.raises(ValueError, match="sampling.n"):
+        b.generate(PROMPTS, Sampling(n=0))
+    with pytest.raises(BackendError, match="no room"):
+        b.generate(PROMPTS[:1], Sampling(max_new_tokens=20))
+    with pytest.raises(BackendError, match="no tokens"):
+        b.loglikelihood("x", "")
+    with caplog.at_level(logging.WARNING):
+        out = b.generate(PROMPTS[3:4], Sampling(max_new_tokens=4))  # 60+ tokens cut to the last 16
+    assert len(out) == 1 and "cut to its last 16" in caplog.text
+    with pytest.raises(ValueError, match="batch_size"):
+        _backend(tiny, tokenizer, batch_size=0)
+    with pytest.raises(ValueError, match="tokenizer"):
+        HFBackend(model_obj=tiny)
+
+
+def test_make_backend_routes_and_unknown_kind(tiny, tokenizer):
+    b = make_backend({"kind": "hf", "model_obj": tiny, "tokenizer": tokenizer, "batch_size": 3})
+    assert isinstance(b, HFBackend) and b.batch_size == 3
+    with pytest.raises(ValueError, match="known: hf, openai, vllm"):
+        make_backend({"kind": "nope"})
+
+
+def test_training_mode_is_restored(tiny, tokenizer):
+    b = _backend(tiny, tokenizer)
+    tiny.train()
+    try:
+        b.generate(PROMPTS[:1], Sampling(max_new_tokens=2))
+        assert tiny.training
+    finally:
+        tiny.eval()
+
+
+# ---------------------------------------------------------------- the real embedded model
+
+
+@pytest.fixture(scope="module")
+def smol():
+    return HFBackend("embedded:smollm2-135m", batch_size=8)
+
+
+@pytest.mark.slow
+def test_smollm2_judges_real_rm_bench_prompts(smol, shared_data):
+    recs = [r for r in load_rm_bench(str(shared_data / "rm_bench" / "chat_filtered.json"))
+            if r.meta["chosen_variant"] == r.meta["rejected_variant"] == 0][:4]
+    prompts = [render_judge_messages(r.prompt, r.response_a, r.response_b) for r in recs]
+    # The judge prompt carries the real question and both real responses.
+    assert recs[0].chosen.strip()[:40] in smol.render(prompts[0])
+    outs = smol.generate(prompts, Sampling(max_new_tokens=48))
+    assert outs == _naive(smol, prompts, 48)  # batched == one at a time, on the real model
+    assert all(isinstance(t, str) and t.strip() for t in outs)
+    verdicts = [parse_verdict(t) for t in outs]
+    for v in verdicts:
+        assert v.winner in {"A", "B", "tie", "invalid"}
+        assert (v.raw is None) == (not v.valid)
+        assert v.valid or v.error  # an unparsable output says why
+
+
+@pytest.mark.slow
+def test_smollm2_loglikelihood_prefers_the_sensible_continuation(smol):
+    prompt = [{"role": "user", "content": "What is the capital of France?"}]
+    good = smol.loglikelihood(prompt, "The capital of France is Paris.")
+    bad = smol.loglikelihood(prompt, "The capital of France is Tokyo.")
+    assert good > bad

@@ -1,0 +1,448 @@
+"""OpenAIBackend over real HTTP against `genrm.testing.FakeOpenAIServer` on 127.0.0.1.
+
+Nothing is patched: the backend's real `openai.AsyncOpenAI` client talks to a real
+threaded HTTP server started inside each test. Faults (HTTP statuses, hangs, dropped
+connections, bad JSON, empty choices) are queued on the server; each request takes
+the next queued fault before anything else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+
+import pytest
+
+from genrm.backends.base import BackendError, Sampling
+from genrm.backends.openai_http import OpenAIBackend
+from genrm.testing import FakeOpenAIServer
+from tests.backends.conftest import NO_KEY_ENV
+
+
+def make_backend(srv: FakeOpenAIServer, **kwargs) -> OpenAIBackend:
+    opts = dict(api_key_env=NO_KEY_ENV, backoff=0.0, timeout=5.0, max_retries=3)
+    opts.update(kwargs)
+    return OpenAIBackend(srv.url, srv.model, **opts)
+
+
+def echo(body: dict) -> str:
+    """A reply naming the request's last message (so outputs can be tied to prompts)."""
+    return "echo: " + body["messages"][-1]["content"]
+
+
+def cache_files(root) -> list:
+    return sorted(p for p in root.rglob("*.json"))
+
+
+# ---------------------------------------------------------------- plain generation
+
+
+def test_chat_messages_and_raw_strings_are_sent_as_messages(serve):
+    srv = serve(default=echo)
+    backend = make_backend(srv)
+    chat = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What is 2+2?"}]
+    out = backend.generate([chat, "Name a colour."])
+    assert out == ["echo: What is 2+2?", "echo: Name a colour."]
+    assert srv.requests == 2 and srv.statuses == {200: 2}
+    by_last = {b["messages"][-1]["content"]: b for b in srv.bodies}
+    assert by_last["What is 2+2?"]["messages"] == chat
+    assert by_last["Name a colour."]["messages"] == [{"role": "user", "content": "Name a colour."}]
+    assert all(b["model"] == "fake-judge" for b in srv.bodies)
+    assert backend.last_errors == [] and backend.stats["requests"] == 2 and backend.stats["retries"] == 0
+
+
+def test_n_completions_come_back_prompt_major(serve):
+    srv = serve(default=lambda body: f"{body['messages'][-1]['content']}#{time.monotonic_ns()}")
+    backend = make_backend(srv)
+    out = backend.generate(["p0", "p1", "p2"], Sampling(n=3, temperature=0.8, seed=1))
+    assert len(out) == 9
+    assert [t.split("#")[0] for t in out] == ["p0"] * 3 + ["p1"] * 3 + ["p2"] * 3
+    assert len(set(out)) == 9  # three distinct completions per prompt, not one repeated
+    assert srv.requests == 3 and all(b["n"] == 3 for b in srv.bodies)  # n rides in one request per prompt
+
+
+def test_n_completions_keep_the_choice_order(serve):
+    srv = serve(replies=["first", "second", "third"])
+    assert make_backend(srv).generate(["p"], Sampling(n=3)) == ["first", "second", "third"]
+
+
+def test_stop_strings_are_sent_and_applied(serve):
+    srv = serve(default="1. A is right.\nEND\nextra text after the stop")
+    out = make_backend(srv).generate(["p"], Sampling(stop=["END", "###"]))
+    assert out == ["1. A is right.\n"]
+    assert srv.bodies[0]["stop"] == ["END", "###"]
+    make_backend(srv).generate(["p"], Sampling())
+    assert "stop" not in srv.bodies[1]  # no stop list: the field is left out
+
+
+def test_sampling_params_reach_the_server_body(serve):
+    srv = serve(default="ok")
+    make_backend(srv).generate(["p"], Sampling(max_new_tokens=77, temperature=0.35, top_p=0.9, seed=1234))
+    body = srv.bodies[0]
+    assert body["max_tokens"] == 77
+    assert body["temperature"] == pytest.approx(0.35)
+    assert body["top_p"] == pytest.approx(0.9)
+    assert body["seed"] == 1234
+    assert body["n"] == 1
+    make_backend(srv, extra_body={"top_k": 20, "chat_template_kwargs": {"enable_thinking": False}}).generate(["p"])
+    assert srv.bodies[1]["top_k"] == 20 and srv.bodies[1]["chat_template_kwargs"] == {"enable_thinking": False}
+
+
+# ---------------------------------------------------------------- retries
+
+
+@pytest.mark.parametrize(
+    "fault, status",
+    [(500, 500), (503, 503), (429, 429), ("drop", 0), ("malformed", 200), ("empty", 200)],
+)
+def test_transient_faults_are_retried_then_succeed(serve, fault, status):
+    srv = serve(default=echo)
+    srv.fail(fault, fault)
+    backend = make_backend(srv, max_retries=3)
+    assert backend.generate(["hello"]) == ["echo: hello"]
+    assert srv.requests == 3
+    assert backend.stats["retries"] == 2 and backend.stats["requests"] == 3 and backend.stats["failures"] == 0
+    assert backend.last_errors == []
+    if status == 200:  # malformed / empty: two unusable 200s, then the good one
+        assert srv.statuses == {200: 3}
+    else:
+        assert srv.statuses == {status: 2, 200: 1}
+
+
+def test_429_honours_retry_after_instead_of_the_backoff(serve):
+    srv = serve(default="ok")
+    srv.fail(429, 429)  # the server sends Retry-After: 0
+    backend = make_backend(srv, backoff=5.0)  # exponential backoff alone would wait >= 2.5 s, then >= 5 s
+    t0 = time.monotonic()
+    assert backend.generate(["p"]) == ["ok"]
+    assert time.monotonic() - t0 < 2.0
+    assert srv.statuses == {429: 2, 200: 1} and backend.stats["retries"] == 2
+
+
+def test_mixed_faults_in_one_call(serve):
+    srv = serve(default=echo)
+    srv.fail(500, "drop", "malformed", "empty", 429)
+    backend = make_backend(srv, max_retries=5, concurrency=2)
+    out = backend.generate(["a", "b", "c"])
+    assert out == ["echo: a", "echo: b", "echo: c"]
+    assert srv.requests == 8 and backend.stats["retries"] == 5
+    assert srv.statuses == {500: 1, 0: 1, 429: 1, 200: 5}  # 200s: malformed, empty and the three good ones
+
+
+# ---------------------------------------------------------------- timeouts
+
+
+def test_hang_times_out_and_is_retried(serve):
+    srv = serve(default="after the hang", hang_s=2.0)
+    srv.fail("hang")
+    backend = make_backend(srv, timeout=0.3, max_retries=2)
+    t0 = time.monotonic()
+    assert backend.generate(["p"]) == ["after the hang"]
+    elapsed = time.monotonic() - t0
+    assert 0.25 < elapsed < 1.8  # gave up on the hung request at ~0.3 s, did not wait the server's 2 s
+    assert srv.requests == 2 and srv.statuses[200] == 1
+    assert backend.stats["retries"] == 1 and backend.last_errors == []
+
+
+def test_every_attempt_hanging_fails_with_a_timeout(serve):
+    srv = serve(default="never seen", hang_s=1.0)
+    srv.fail("hang", "hang")
+    backend = make_backend(srv, timeout=0.2, max_retries=1)
+    assert backend.generate(["p"]) == [None]
+    assert srv.requests == 2 and srv.statuses[200] == 0
+    (err,) = backend.last_errors
+    assert err.index == 0 and err.attempts == 2 and "Timeout" in err.error
+
+
+# ---------------------------------------------------------------- failure path
+
+
+def test_failure_beyond_max_retries_is_none_and_named_others_succeed(serve):
+    # The reply is None for the poisoned prompt only: the server answers HTTP 500 for it
+    # on every attempt, whatever the arrival order of the concurrent requests.
+    srv = serve(default=lambda b: None if "poison" in b["messages"][-1]["content"] else echo(b))
+    backend = make_backend(srv, max_retries=2)
+    out = backend.generate(["ok-0", "poison-1", "ok-2"], Sampling(n=2))
+    assert out == ["echo: ok-0", "echo: ok-0", None, None, "echo: ok-2", "echo: ok-2"]  # None, never "" or 0
+    assert out[2] is None and out[3] is None
+    (err,) = backend.last_errors
+    assert err.index == 1 and err.attempts == 3
+    assert "InternalServerError" in err.error and "500" in err.error
+    assert srv.statuses == {500: 3, 200: 2}
+    assert backend.stats["failures"] == 1 and backend.stats["retries"] == 2
+    # the next successful call clears last_errors
+    assert backend.generate(["ok-3"]) == ["echo: ok-3"] and backend.last_errors == []
+
+
+def test_strict_raises_backend_error(serve):
+    srv = serve(default="ok")
+    srv.fail(500, 500)
+    backend = make_backend(srv, max_retries=1, strict=True)
+    with pytest.raises(BackendError, match=r"1 of 1 request\(s\) failed; first: InternalServerError"):
+        backend.generate(["p"])
+    srv.fail(500, 500)
+    lenient = make_backend(srv, max_retries=1)
+    assert lenient.generate(["p"]) == [None]
+    srv.fail(500, 500)
+    with pytest.raises(BackendError):
+        lenient.generate(["p"], strict=True)  # per-call override
+    assert srv.statuses == {500: 6}
+
+
+def test_400_is_not_retried(serve):
+    srv = serve(default="ok")
+    srv.fail(400)
+    backend = make_backend(srv, max_retries=4)
+    assert backend.generate(["p"]) == [None]
+    assert srv.requests == 1 and srv.statuses == {400: 1}
+    assert backend.stats["retries"] == 0
+    (err,) = backend.last_errors
+    assert err.attempts == 1 and "BadRequestError" in err.error and "injected HTTP 400" in err.error
+
+
+def test_bad_request_from_the_server_itself_is_not_retried(serve):
+    srv = serve(default="ok")
+    backend = make_backend(srv, max_retries=4)
+    assert backend.generate([[]]) == [None]  # empty message list: the server answers 400
+    assert srv.requests == 1 and srv.statuses == {400: 1}
+    assert "messages must be a non-empty list" in backend.last_errors[0].error
+
+
+# ---------------------------------------------------------------- concurrency
+
+
+def test_concurrency_limit_holds_on_the_server(serve):
+    srv = serve(default=echo, latency=0.1)
+    backend = make_backend(srv, concurrency=3)
+    prompts = [f"p{i}" for i in range(12)]
+    out = backend.generate(prompts)
+    assert out == [f"echo: {p}" for p in prompts]
+    assert srv.requests == 12
+    assert 1 < srv.max_in_flight <= 3
+
+
+def test_concurrency_limit_holds_across_concurrent_calls_on_one_loop(serve):
+    srv = serve(default=echo, latency=0.1)
+    backend = make_backend(srv, concurrency=2)
+
+    async def main():
+        return await asyncio.gather(
+            backend.agenerate([f"a{i}" for i in range(4)]), backend.agenerate([f"b{i}" for i in range(4)])
+        )
+
+    a, b = asyncio.run(main())
+    assert a == [f"echo: a{i}" for i in range(4)] and b == [f"echo: b{i}" for i in range(4)]
+    assert srv.max_in_flight == 2
+
+
+# ---------------------------------------------------------------- cache
+
+
+def test_cache_hit_miss_and_persistence(serve, tmp_path):
+    srv = serve(default=lambda b: f"{b['messages'][-1]['content']} seed={b['seed']} t={time.monotonic_ns()}")
+    backend = make_backend(srv, cache_dir=str(tmp_path))
+    s1 = Sampling(temperature=0.7, seed=1)
+    first = backend.generate(["p", "q"], s1)
+    assert srv.requests == 2 and len(cache_files(tmp_path)) == 2
+    again = backend.generate(["p", "q"], s1)
+    assert again == first and srv.requests == 2  # no new server request
+    assert backend.stats["cache_hits"] == 2
+    # a fresh backend (a new process, say) reads the same files
+    assert make_backend(srv, cache_dir=str(tmp_path)).generate(["q"], s1) == first[1:] and srv.requests == 2
+    # a different seed or prompt misses
+    other_seed = backend.generate(["p"], Sampling(temperature=0.7, seed=2))
+    assert srv.requests == 3 and other_seed != first[:1] and "seed=2" in other_seed[0]
+    backend.generate(["p2"], s1)
+    assert srv.requests == 4
+    backend.generate(["p"], Sampling(temperature=0.7, seed=1, max_new_tokens=9))  # other sampling params miss too
+    assert srv.requests == 5 and len(cache_files(tmp_path)) == 5
+    stored = json.loads(cache_files(tmp_path)[0].read_text())
+    assert set(stored) >= {"request", "texts"} and isinstance(stored["texts"], list)
+
+
+def test_n_and_cache(serve, tmp_path):
+    srv = serve(replies=["x1", "x2"])
+    backend = make_backend(srv, cache_dir=str(tmp_path))
+    assert backend.generate(["p"], Sampling(n=2)) == ["x1", "x2"]
+    assert backend.generate(["p"], Sampling(n=2)) == ["x1", "x2"] and srv.requests == 1
+
+
+def test_failures_are_not_cached(serve, tmp_path):
+    srv = serve(default="good")
+    backend = make_backend(srv, cache_dir=str(tmp_path), max_retries=0)
+    srv.fail(500)
+    assert backend.generate(["p"]) == [None]
+    assert cache_files(tmp_path) == []
+    srv.fail("malformed")
+    assert backend.generate(["p"]) == [None]
+    assert cache_files(tmp_path) == []
+    assert backend.generate(["p"]) == ["good"]  # asks the server again
+    assert srv.requests == 3 and len(cache_files(tmp_path)) == 1
+    assert backend.generate(["p"]) == ["good"] and srv.requests == 3
+
+
+def test_corrupt_cache_file_is_ignored_and_refetched(serve, tmp_path):
+    srv = serve(replies=["v1", "v2", "v3"])
+    backend = make_backend(srv, cache_dir=str(tmp_path))
+    assert backend.generate(["p"]) == ["v1"]
+    (path,) = cache_files(tmp_path)
+    path.write_text('{"texts": ["v1"')  # truncated JSON
+    assert backend.generate(["p"]) == ["v2"] and srv.requests == 2
+    assert json.loads(path.read_text())["texts"] == ["v2"]  # rewritten whole
+    path.write_text(json.dumps({"texts": [1]}))  # valid JSON, wrong shape
+    assert backend.generate(["p"]) == ["v3"] and srv.requests == 3
+    assert backend.generate(["p"]) == ["v3"] and srv.requests == 3
+
+
+def test_unwritable_cache_keeps_the_answer(serve, tmp_path, caplog):
+    srv = serve(default="good")
+    backend = make_backend(srv, cache_dir=str(tmp_path))
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    backend.cache_dir = str(blocker)  # every cache write now fails with an OSError
+    with caplog.at_level(logging.WARNING):
+        assert backend.generate(["p"]) == ["good"]
+    assert srv.requests == 1 and backend.stats["retries"] == 0
+    assert "could not write the response cache" in caplog.text
+
+
+# ---------------------------------------------------------------- API key
+
+SECRET = "sk-genrm-test-0123456789abcdef-SECRET"
+
+
+def test_api_key_from_env_is_sent_as_bearer(serve, monkeypatch):
+    monkeypatch.setenv("GENRM_TEST_KEY", SECRET)
+    srv = serve(default="authorised", api_key=SECRET)
+    backend = make_backend(srv, api_key_env="GENRM_TEST_KEY")
+    assert backend.generate(["p"]) == ["authorised"]
+    assert srv.statuses == {200: 1}
+    # without the key (the variable is not set) the server answers 401, which is not retried
+    anon = make_backend(srv, api_key_env=NO_KEY_ENV, max_retries=4)
+    assert anon.generate(["p"]) == [None]
+    assert srv.statuses == {200: 1, 401: 1} and anon.stats["retries"] == 0
+    assert "AuthenticationError" in anon.last_errors[0].error
+    with pytest.raises(BackendError, match="AuthenticationError"):
+        anon.generate(["p"], strict=True)
+    assert srv.statuses[401] == 2
+
+
+def test_api_key_is_read_at_construction(serve, monkeypatch):
+    srv = serve(default="ok", api_key=SECRET)
+    monkeypatch.setenv("GENRM_TEST_KEY", "wrong-key")
+    backend = make_backend(srv, api_key_env="GENRM_TEST_KEY")
+    monkeypatch.setenv("GENRM_TEST_KEY", SECRET)  # too late for this backend
+    assert backend.generate(["p"]) == [None] and srv.statuses == {401: 1}
+
+
+def test_api_key_never_leaks_to_repr_logs_or_cache(serve, monkeypatch, tmp_path, caplog):
+    monkeypatch.setenv("GENRM_TEST_KEY", SECRET)
+    srv = serve(default=echo, api_key=SECRET, hang_s=0.5)
+    caplog.set_level(logging.DEBUG)  # every logger, openai's and httpx's included
+    backend = make_backend(srv, api_key_env="GENRM_TEST_KEY", cache_dir=str(tmp_path), max_retries=1, timeout=0.2)
+    srv.fail(500, "drop", "hang", 429, 400)
+    out = backend.generate(["a", "b", "c", "d"])
+    assert out.count(None) >= 1 and backend.last_errors  # a run with retries and failures
+    assert any(r.levelno == logging.WARNING and "failed after" in r.getMessage() for r in caplog.records)
+    assert any("retrying" in r.getMessage() for r in caplog.records)
+    wrong = make_backend(srv, api_key_env=NO_KEY_ENV, cache_dir=str(tmp_path))
+    wrong.generate(["e"])  # a 401 is logged too
+    assert SECRET not in repr(backend) and SECRET not in str(backend)
+    assert "GENRM_TEST_KEY" in repr(backend)
+    assert caplog.records
+    for record in caplog.records:
+        assert SECRET not in record.getMessage(), record.name
+    assert SECRET not in caplog.text
+    assert SECRET not in " ".join(e.error for e in backend.last_errors + wrong.last_errors)
+    files = cache_files(tmp_path)
+    assert files  # the successful requests were cached
+    for path in files:
+        assert SECRET not in path.read_text()
+        assert SECRET not in path.name
+
+
+# ---------------------------------------------------------------- event loops
+
+
+def test_generate_inside_a_running_event_loop(serve):
+    srv = serve(default=echo)
+    backend = make_backend(srv)
+
+    async def main():
+        loop_before = asyncio.get_running_loop()
+        out = backend.generate(["from inside a loop"])  # sync call while a loop is running
+        assert asyncio.get_running_loop() is loop_before
+        return out
+
+    assert asyncio.run(main()) == ["echo: from inside a loop"]
+    assert backend.generate(["outside"]) == ["echo: outside"]  # and again with no loop running
+    assert srv.requests == 2
+
+
+def test_agenerate_and_repeated_loops(serve):
+    srv = serve(default=echo)
+    srv.fail(500)
+    backend = make_backend(srv)
+
+    async def main(tag):
+        try:
+            return await backend.agenerate([f"{tag}-0", f"{tag}-1"])
+        finally:
+            await backend.aclose()
+            assert not backend._loops  # this loop's client is closed and forgotten
+
+    assert asyncio.run(main("x")) == ["echo: x-0", "echo: x-1"]
+    assert asyncio.run(main("y")) == ["echo: y-0", "echo: y-1"]  # a new loop gets its own client
+    assert srv.requests == 5 and backend.stats["retries"] == 1
+
+
+# ---------------------------------------------------------------- loglikelihood
+
+
+@pytest.fixture(scope="module")
+def tiny_hf(tokenizer):
+    """A tiny random Llama with the embedded SmolLM2 tokenizer, wrapped as HFBackend."""
+    from genrm.backends.hf import HFBackend
+    from genrm.testing import tiny_causal_lm
+
+    return HFBackend(model_obj=tiny_causal_lm(tokenizer, hidden_size=32, sharpen=1.0), tokenizer=tokenizer, device="cpu")
+
+
+def test_loglikelihood_over_http_matches_in_process(serve, tiny_hf):
+    srv = serve(backend=tiny_hf)
+    backend = make_backend(srv)
+    cases = [
+        ("The capital of France is", " Paris."),
+        ("Question: which response is better?\nAnswer:", " Response A, because it is correct."),
+    ]
+    for prompt, cont in cases:
+        remote = backend.loglikelihood(prompt, cont)
+        local = tiny_hf.loglikelihood(prompt, cont)
+        assert remote < 0
+        assert remote == pytest.approx(local, abs=1e-3)
+    assert srv.requests == 2
+    body = srv.bodies[0]
+    assert body["echo"] is True and body["max_tokens"] == 0 and body["prompt"] == "The capital of France is Paris."
+    # a longer continuation is less likely than its own prefix
+    assert backend.loglikelihood("The capital of France is", " Paris. It is") < backend.loglikelihood(
+        "The capital of France is", " Paris."
+    )
+
+
+def test_loglikelihood_needs_a_model_backed_server(serve):
+    srv = serve(default="scripted")
+    backend = make_backend(srv)
+    with pytest.raises(NotImplementedError, match=r"does not offer /completions with echo\+logprobs \(HTTP 404\)"):
+        backend.loglikelihood("prompt", " continuation")
+    assert srv.statuses == {404: 1}
+
+
+def test_loglikelihood_rejects_chat_messages(serve):
+    srv = serve(default="scripted")
+    backend = make_backend(srv)
+    with pytest.raises(NotImplementedError, match="raw string"):
+        backend.loglikelihood([{"role": "user", "content": "hi"}], " there")
+    assert srv.requests == 0
