@@ -8,13 +8,14 @@ import sys
 from genrm.build import DEFAULTS, build, stats_markdown
 from genrm.config import RecipeError, load_recipe, to_container
 from genrm.record import RecordError
+from genrm.units import DecomposeError
 
 
 def main(argv: list[str]) -> int:
     try:
         cfg = to_container(load_recipe(argv, defaults=DEFAULTS))
         result = build(cfg)
-    except (RecipeError, RecordError) as e:
+    except (RecipeError, RecordError, DecomposeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(stats_markdown(result.stats))

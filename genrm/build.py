@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from genrm.io import DataError
 from genrm.record import PreferenceRecord, prompt_key, to_dataset, write_jsonl
 from genrm.sources import SOURCES, get_source
-from genrm.units import DecomposeError, make_decomposer, split_rule_based
+from genrm.units import make_decomposer, split_rule_based
 
 DEFAULTS: dict[str, Any] = {
     "name": "mixture",
@@ -111,22 +111,17 @@ def _add_units(records: list[PreferenceRecord], cfg: dict) -> Counter:
             r.rationale_units = split_rule_based(r.rationale, max_units=max_units)
             counts["rule"] += 1
         return counts
-    batch = 32
+    fallback = cfg.get("on_failure", "error") == "rule"
+    batch = 256  # requests in flight are bounded by the backend (e.g. `concurrency`)
     for start in tqdm(range(0, len(todo), batch), desc="units (llm)", unit="batch", leave=False):
         chunk = todo[start : start + batch]
-        try:
-            unit_lists = decomposer.decompose_batch([r.rationale for r in chunk])
-            origin = "llm"
-        except DecomposeError:
-            if cfg.get("on_failure", "error") != "rule":
-                raise
-            # Reported in the stats card, never hidden.
-            unit_lists = [split_rule_based(r.rationale, max_units=max_units) for r in chunk]
-            origin = None
-            counts["llm_failed_fell_back_to_rule"] += len(chunk)
+        unit_lists = decomposer.decompose_batch([r.rationale for r in chunk], raise_errors=not fallback)
         for r, units in zip(chunk, unit_lists):
-            r.rationale_units = units
-            if origin == "llm" and units:
+            if units is None:  # reported in the stats card, never hidden
+                r.rationale_units = split_rule_based(r.rationale, max_units=max_units)
+                counts["llm_failed_fell_back_to_rule"] += 1
+            elif units:
+                r.rationale_units = units
                 r.rationale_origin = "llm"  # LLM-written units are never labelled human
                 counts["llm"] += 1
     return counts

@@ -121,13 +121,11 @@ class LLMDecomposer:
             return None
         return units
 
-    def decompose_batch(self, texts: Sequence[str]) -> list[list[str]]:
-        """Units per text. Texts whose output stays unusable after retries raise DecomposeError."""
-        results: list[list[str] | None] = [None] * len(texts)
+    def decompose_batch(self, texts: Sequence[str], raise_errors: bool = True) -> list[list[str] | None]:
+        """Units per text. A text whose output stays unusable after the retries (or whose
+        request failed for good) raises DecomposeError, or is None with raise_errors=False."""
+        results: list[list[str] | None] = [[] if not (t and t.strip()) else None for t in texts]
         todo = [i for i, t in enumerate(texts) if t and t.strip()]
-        for i, t in enumerate(texts):
-            if not (t and t.strip()):
-                results[i] = []
         sampling = Sampling(max_new_tokens=self.max_new_tokens, temperature=0.0)
         for attempt in range(self.max_retries + 1):
             if not todo:
@@ -143,12 +141,12 @@ class LLMDecomposer:
                 else:
                     results[i] = units
             todo = still
-        if todo:
+        if todo and raise_errors:
             raise DecomposeError(
                 f"{len(todo)} rationale(s) could not be decomposed after {self.max_retries + 1} attempts "
                 f"(first failing index {todo[0]})"
             )
-        return [r or [] for r in results]
+        return results
 
 
 def make_decomposer(cfg: dict) -> "LLMDecomposer | None":

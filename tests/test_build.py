@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from genrm.build import _add_units, balance_positions, build, split_by_prompt
+from genrm.units import DecomposeError
 from genrm.record import PreferenceRecord, prompt_key, read_jsonl, user_prompt
 
 REPO = Path(__file__).resolve().parents[1]
@@ -231,3 +232,42 @@ def test_real_bbq_and_crows_build(tmp_path, shared_data):
     assert amb and all(r.meta["chosen_role"] == "unknown" for r in amb)
     # one BBQ context+question never straddles train and eval
     assert res.stats["prompts_shared_across_splits"] == 0
+
+
+def _decompose_reply(body: dict) -> str | None:
+    """A scripted decomposition LLM: one numbered unit per sentence of the rationale."""
+    text = body["messages"][-1]["content"].split("Rationale:\n", 1)[1]
+    if "Porto" in text:
+        return "Sorry, I cannot help with that."  # unusable every time: the record falls back
+    sents = [s.strip() for s in re.split(r"(?<=[.!?])\s+", text) if len(s.split()) > 5]
+    return "\n".join(f"{k}. {s}" for k, s in enumerate(sents, 1))
+
+
+@pytest.mark.parametrize("on_failure", ["rule", "error"])
+def test_llm_units_over_real_http(tmp_path, fixtures_dir, on_failure):
+    from genrm.testing import FakeOpenAIServer
+
+    with FakeOpenAIServer(default=_decompose_reply) as srv:
+        srv.fail(500, "malformed")  # transient faults are retried by the backend
+        cfg = {
+            "output_dir": str(tmp_path / "o"), "eval_fraction": 0.0,
+            "sources": [{"name": "helpsteer3", "path": str(fixtures_dir / "helpsteer3" / "train.jsonl")}],
+            "units": {"method": "llm", "max_retries": 1, "on_failure": on_failure,
+                      "backend": {"kind": "openai", "base_url": srv.url, "model": srv.model, "backoff": 0.0,
+                                  "api_key_env": "GENRM_TEST_NO_KEY"}},
+        }
+        if on_failure == "error":
+            with pytest.raises(DecomposeError, match="1 rationale"):
+                build(cfg)
+            assert not (tmp_path / "o").exists()  # nothing written half-way
+            return
+        res = build(cfg)
+    assert len(res.train) == 4
+    assert res.stats["units"] == {"llm": 3, "llm_failed_fell_back_to_rule": 1}
+    porto = next(r for r in res.train if "Porto" in r.rationale)
+    assert porto.rationale_origin == "human" and porto.rationale_units  # the rule splitter keeps human words
+    for r in res.train:
+        if r is not porto:
+            assert r.rationale_origin == "llm"  # never labelled human
+            assert r.rationale_units[0].startswith("@Response")
+    assert srv.statuses[500] == 1 and srv.statuses[200] >= 5

@@ -27,6 +27,15 @@ def test_rationale_style_messages_show_both_responses_and_ask_for_ordered_reason
     assert parse_verdict(user).error in ("no verdict", "malformed verdict")
 
 
+@pytest.mark.parametrize("style", JUDGE_STYLES)
+def test_fixed_instructions_come_first_so_backends_can_reuse_the_prefix(style):
+    a = render_judge_messages("What is 2+2?", "It is 4.", "It is 5.", style=style)
+    b = render_judge_messages("Name a prime.", "7", "8", style=style)
+    assert a[0] == b[0] and a[0]["role"] == "system"  # identical for every pair
+    assert "numbered list" in a[0]["content"] and "most important" in a[0]["content"]
+    assert a[1]["content"].startswith("[Conversation]\n")  # what varies starts right after it
+
+
 def test_answer_tag_style_asks_for_answer_tags():
     msgs = render_judge_messages("Q", "a", "b", style="answer-tag")
     user = msgs[-1]["content"]

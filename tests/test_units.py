@@ -68,6 +68,10 @@ def test_llm_decomposer_fails_loudly():
     be = ScriptedBackend(["nothing useful", None, "1. " + "\n9. ".join(["x y z w"] * 9)])
     with pytest.raises(DecomposeError, match="could not be decomposed after 3 attempts"):
         LLMDecomposer(backend=be, max_retries=2).decompose_batch(["some rationale"])
+    # Without raising, a failed text is None (a request that failed for good is None too).
+    be = ScriptedBackend(["1. The first answer cites the wrong year.", None, None])
+    out = LLMDecomposer(backend=be, max_retries=1).decompose_batch(["good", "bad"], raise_errors=False)
+    assert out == [["The first answer cites the wrong year."], None]
 
 
 def test_make_decomposer():
