@@ -136,7 +136,7 @@ class EmbeddingMatcher:
         model: str = "embedded:all-minilm-l6-v2",
         thresholds: Sequence[float] = (0.45, 0.55, 0.65, 0.8),
         cache_size: int = 4096,
-        batch_size: int = 128,
+        batch_size: int = 32,  # measured fastest on 2 CPU cores (activations stay in cache)
         device: str | None = None,
     ):
         self.model_ref = model
