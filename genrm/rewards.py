@@ -19,7 +19,8 @@ Rewards:
                     units (genrm.matching.average_precision). None without human units.
 * `HybridReward`    R_rat * R_out (default, R_out in {0, 1}); "weighted":
                     w_out * R_out + w_rat * R_rat; "rationale_only": R_rat. None without
-                    human units.
+                    human units. `match_wrong_verdicts=False` skips the matcher where
+                    the product is 0 anyway (a wrong or invalid verdict).
 
 A rationale or hybrid reward whose matcher is remote (an `LLMMatcher` over a backend
 with `agenerate`) is built as its async twin (`AsyncRationaleReward`,
@@ -203,7 +204,7 @@ class _MatchedReward(_Reward):
             outcome = [None] * n
         batch = _Batch(verdicts, units, outcome)
         for r, (v, hu) in enumerate(zip(verdicts, units)):
-            if hu:
+            if hu and not self._skip(outcome[r]):
                 reasons = v.reasons[: self.top_k] if self.top_k else v.reasons
                 batch.pairs.append((hu, reasons))
                 batch.rows.append(r)
@@ -211,6 +212,10 @@ class _MatchedReward(_Reward):
 
     def _combine(self, r_out: float | None, r_rat: float) -> float | None:
         return r_rat
+
+    def _skip(self, r_out: float | None) -> bool:
+        """Rows whose reward is known without matching (see HybridReward.match_wrong_verdicts)."""
+        return False
 
     def _finish(self, batch: _Batch, matrices: list, kwargs: dict) -> list[float | None]:
         n = len(batch.verdicts)
@@ -221,12 +226,17 @@ class _MatchedReward(_Reward):
                 match_failures += 1
             else:
                 r_rat[r] = average_precision(S)
-        out = [None if r_rat[r] is None else self._combine(batch.outcome[r], r_rat[r]) for r in range(n)]
+        out = [
+            0.0 if batch.units[r] and self._skip(batch.outcome[r])
+            else None if r_rat[r] is None else self._combine(batch.outcome[r], r_rat[r])
+            for r in range(n)
+        ]
         metrics = {
             "rationale_mean": _mean(r_rat),
             "mean": _mean(out),
             "match_failures": match_failures,
             "not_applicable": sum(1 for u in batch.units if not u),
+            "matched_rows": len(batch.rows),
             "reasons_per_output": _mean([float(len(v.reasons)) for v in batch.verdicts]),
         }
         if self.needs_label:
@@ -281,8 +291,13 @@ class HybridReward(_MatchedReward):
         style: str = "rationale",
         top_k: int | None = None,
         name: str = "hybrid",
+        match_wrong_verdicts: bool = True,
     ):
         super().__init__(matcher, style, top_k, name)
+        # False: in product mode a wrong or invalid verdict scores 0 without a MetaJudge
+        # call (about half the calls early in training); rationale_mean then covers only
+        # the rows with a right verdict.
+        self.match_wrong_verdicts = bool(match_wrong_verdicts)
         if mode not in HYBRID_MODES:
             raise ValueError(f"unknown hybrid mode {mode!r}; known: {', '.join(HYBRID_MODES)}")
         if len(weights) != 2:
@@ -290,6 +305,9 @@ class HybridReward(_MatchedReward):
         self.mode = mode
         self.weights = (float(weights[0]), float(weights[1]))
         self.needs_label = mode != "rationale_only"
+
+    def _skip(self, r_out: float | None) -> bool:
+        return self.mode == "product" and not self.match_wrong_verdicts and r_out == 0.0
 
     def _combine(self, r_out: float | None, r_rat: float) -> float | None:
         if self.mode == "rationale_only":

@@ -102,6 +102,26 @@ def test_hybrid_product_is_zero_when_the_verdict_is_wrong():
     assert h.stats["parse_failures"] == 1 and h.stats["rows"] == 5
 
 
+def test_hybrid_can_skip_matching_rows_whose_product_is_zero():
+    class Counting(LexicalMatcher):
+        pairs = 0
+
+        def score_matrices(self, pairs, raise_errors=True):
+            Counting.pairs += len(pairs)
+            return super().score_matrices(pairs, raise_errors)
+
+    comps = [GOOD_A, GOOD_REASONS_WRONG_VERDICT, INVALID, LATE_REASONS, GOOD_A]
+    units = [UNITS] * 4 + [None]
+    full = call(HybridReward(Counting()), comps, units=units)
+    assert Counting.pairs == 4
+    Counting.pairs = 0
+    lean = HybridReward(Counting(), match_wrong_verdicts=False)
+    assert call(lean, comps, units=units) == full  # same rewards
+    assert Counting.pairs == 2  # the wrong and the invalid verdict were not matched
+    assert lean.last_metrics["matched_rows"] == 2
+    assert lean.last_metrics["rationale_mean"] == pytest.approx((1 + 0.125) / 2)
+
+
 def test_hybrid_weighted_and_rationale_only():
     comps = [GOOD_A, GOOD_REASONS_WRONG_VERDICT]
     assert call(HybridReward(LexicalMatcher(), mode="weighted", weights=(0.3, 0.7)), comps) == pytest.approx([1.0, 0.7])
