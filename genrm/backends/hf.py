@@ -96,6 +96,11 @@ class _BufferLayer(DynamicLayer):
         self.values = self._v[:, :, : self.length]
 
     def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any):
+        if key_states.shape[1] != self._k.shape[1] or key_states.shape[-1] != self._k.shape[-1]:
+            raise BackendError(
+                f"KV buffer holds {self._k.shape[1]} heads x {self._k.shape[-1]} dims but the model wrote "
+                f"{key_states.shape[1]} x {key_states.shape[-1]}; this architecture needs its own cache"
+            )
         end = self.length + key_states.shape[-2]
         if end > self._k.shape[-2]:  # grow (only if a caller decodes past the planned capacity)
             extra = max(end - self._k.shape[-2], 64)
@@ -286,6 +291,9 @@ class HFBackend:
     def _bufferable(self) -> bool:
         """Whether this model's cache is plain full attention (one KV tensor pair per layer),
         which the preallocated buffer replaces. Sliding-window/hybrid caches are not."""
+        cfg = self.model.config.get_text_config()
+        if any(getattr(cfg, a, None) for a in ("kv_lora_rank", "v_head_dim")):  # keys and values differ in width
+            return False
         probe = DynamicCache(config=self.model.config)
         return bool(probe.layers) and all(type(layer) is DynamicLayer for layer in probe.layers)
 
@@ -312,7 +320,7 @@ class HFBackend:
         prefix_kv = self._prefix_kv(prompts[0][:n_prefix]) if n_prefix else None
         suffixes = [p[n_prefix:] for p in prompts]
         width = len(suffixes[0])
-        k0 = self.model.config
+        k0 = self.model.config.get_text_config()
         n_kv = getattr(k0, "num_key_value_heads", None) or k0.num_attention_heads
         head_dim = getattr(k0, "head_dim", None) or k0.hidden_size // k0.num_attention_heads
         dtype = next(self.model.parameters()).dtype
