@@ -35,8 +35,13 @@ import logging
 from contextlib import contextmanager
 from typing import Any, Iterator, Sequence
 
+import threading
+
 import torch
 from transformers.cache_utils import Cache, DynamicCache, DynamicLayer
+from transformers.integrations.sdpa_attention import repeat_kv, sdpa_attention_forward
+from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, sdpa_mask
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
 from genrm.backends.base import BackendError, Prompt, Sampling, encode_pairs, encode_prompt, fit_prompt, render_prompt
 
@@ -72,6 +77,55 @@ def _row_seed(seed: int, prompt_index: int, sample_index: int) -> int:
     # Deterministic mix (no Python str hashing), so runs reproduce across processes.
     x = (seed * 0x9E3779B1) ^ (prompt_index * 0x85EBCA77) ^ (sample_index * 0xC2B2AE3D)
     return x & 0x7FFF_FFFF_FFFF_FFFF
+
+
+# ---------------------------------------------------------------- shared-prefix attention
+# On CPU the prompts' common prefix is kept once ([kv_heads, P, dim] per layer) instead of
+# once per row: attention runs over the shared prefix as one matmul for all rows and over
+# each row's own keys with the fused kernel, and the two are merged by their log-sum-exps.
+# Decode reads the prefix once per step instead of once per row.
+
+SHARED_PREFIX_ATTENTION = "genrm_shared_prefix"
+_active = threading.local()  # .prefix: list of (keys, values) per layer, set by HFBackend
+
+
+def shared_prefix_attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None, **kwargs):
+    prefix = getattr(_active, "prefix", None)
+    if prefix is None:
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
+    pk, pv = prefix[module.layer_idx]
+    b, h, s, d = query.shape
+    kvh = key.shape[1]
+    scale = scaling if scaling is not None else d**-0.5
+    if attention_mask is None:  # causal over this row's keys, aligned to its end
+        n = key.shape[2]
+        attention_mask = torch.ones(s, n, dtype=torch.bool, device=query.device).tril(n - s)[None, None]
+    if attention_mask.dtype == torch.bool:
+        attention_mask = torch.zeros_like(attention_mask, dtype=query.dtype).masked_fill(~attention_mask, float("-inf"))
+    flash = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
+    if s == 1:  # decode: the query heads of one key-value head share its keys, no copies
+        out_r, lse_r = flash(query.reshape(b, kvh, h // kvh, d), key, value, 0.0, False,
+                             attn_mask=attention_mask, scale=scale)
+        out_r, lse_r = out_r.reshape(b, h, 1, d), lse_r.reshape(b, h, 1)
+    else:
+        out_r, lse_r = flash(query, repeat_kv(key, h // kvh), repeat_kv(value, h // kvh), 0.0, False,
+                             attn_mask=attention_mask, scale=scale)
+    # Prefix: every query of every row against the same keys, grouped by key-value head.
+    q = query.reshape(b, kvh, h // kvh * s, d).transpose(0, 1).reshape(kvh, -1, d)
+    scores = torch.bmm(q, pk.transpose(1, 2)) * scale
+    lse_p = torch.logsumexp(scores, dim=-1)
+    out_p = torch.bmm(torch.softmax(scores, dim=-1), pv)
+    out_p = out_p.view(kvh, b, h // kvh * s, d).transpose(0, 1).reshape(b, h, s, d)
+    lse_p = lse_p.view(kvh, b, h // kvh * s).transpose(0, 1).reshape(b, h, s)
+    lse = torch.logaddexp(lse_p, lse_r)
+    w_r = torch.exp(lse_r - lse)[..., None]
+    out_r = torch.where(w_r > 0, out_r, 0.0)  # a query with no own keys (padding) may come back NaN
+    out = out_p * torch.exp(lse_p - lse)[..., None] + out_r * w_r
+    return out.transpose(1, 2).contiguous(), None
+
+
+ALL_ATTENTION_FUNCTIONS.register(SHARED_PREFIX_ATTENTION, shared_prefix_attention)
+ALL_MASK_ATTENTION_FUNCTIONS.register(SHARED_PREFIX_ATTENTION, sdpa_mask)
 
 
 class _BufferLayer(DynamicLayer):
@@ -187,6 +241,9 @@ class HFBackend:
         pad = self.tokenizer.pad_token_id
         self.pad_id = pad if pad is not None else sorted(self.eos_ids)[0] if self.eos_ids else 0
         self.min_shared_prefix = max(1, min_shared_prefix)
+        # The shared-prefix attention uses the CPU fused kernel; elsewhere the prefix is
+        # copied into every row (still prefilled once).
+        self.share_prefix_attention = self.device.type == "cpu" and self.model.config._attn_implementation == "sdpa"
         self.stats: dict[str, int] = dict.fromkeys(_STATS, 0)
 
     # ---------------------------------------------------------------- loading
@@ -240,11 +297,20 @@ class HFBackend:
             if was_training:
                 self.model.train()
 
-    def _forward(self, input_ids, attention_mask, position_ids, cache, keep: int):
+    def _forward(self, input_ids, attention_mask, position_ids, cache, keep: int, shared=None):
         kwargs = {self._cache_kw: cache, "use_cache": cache is not None}
         if self._has_logits_to_keep:
             kwargs["logits_to_keep"] = keep
-        out = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, **kwargs)
+        if shared is None:
+            out = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, **kwargs)
+            return out.logits[:, -keep:, :]
+        cfg = self.model.config
+        before = cfg._attn_implementation
+        cfg._attn_implementation, _active.prefix = SHARED_PREFIX_ATTENTION, shared
+        try:
+            out = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, **kwargs)
+        finally:
+            cfg._attn_implementation, _active.prefix = before, None
         return out.logits[:, -keep:, :]
 
     def _left_pad(self, seqs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -279,11 +345,17 @@ class HFBackend:
                     out[r] = text
         return out
 
-    def _plan_chunks(self, widths: list[int]) -> list[tuple[int, int]]:
-        """Cut prompts sorted longest first into chunks of at most `prefill_tokens` padded tokens."""
+    def _plan_chunks(self, widths: list[int], max_padding: float = 0.04) -> list[tuple[int, int]]:
+        """Cut prompts sorted longest first into chunks of at most `prefill_tokens` padded
+        tokens, each with at most `max_padding` of its tokens being padding."""
         chunks, start = [], 0
         while start < len(widths):
-            stop = min(len(widths), start + max(1, self.prefill_tokens // widths[start]))
+            w, stop, pad = widths[start], start + 1, 0
+            while stop < len(widths) and (stop - start + 1) * w <= self.prefill_tokens:
+                if pad + w - widths[stop] > max_padding * (stop - start + 1) * w:
+                    break
+                pad += w - widths[stop]
+                stop += 1
             chunks.append((start, stop))
             start = stop
         return chunks
@@ -308,44 +380,48 @@ class HFBackend:
     def _prefill_buffered(self, prompts: list[list[int]], max_new: int):
         """Prefill distinct prompts (sorted longest first) straight into one KV buffer per layer.
 
-        Row r of the buffer holds [padding][shared prefix][chunk padding][suffix r]: the
-        prompts' common token prefix (the judge's system prompt, say) is run once and
-        copied in, and each chunk's forward pass writes its keys and values in place.
-        Returns the cache, the [rows, width] attention mask and the last-position logits.
+        The prompts' common token prefix (the judge's instructions, say) is run once. With
+        the shared-prefix attention its keys and values stay shared and row r of the buffer
+        holds [padding][chunk padding][suffix r]; otherwise the prefix is copied into every
+        row after its padding. Each chunk's forward pass writes its keys and values in place.
+        Returns the cache, the [rows, width] attention mask, the last-position logits and
+        the shared prefix (per layer; None when rows carry their own copy).
         """
         n_prefix = len(_common_prefix(prompts)) if len(prompts) > 1 else 0
         n_prefix = min(n_prefix, min(len(p) for p in prompts) - 1)  # every row keeps >= 1 token to run
         if n_prefix < self.min_shared_prefix:
             n_prefix = 0
         prefix_kv = self._prefix_kv(prompts[0][:n_prefix]) if n_prefix else None
+        shared = [(k[0], v[0]) for k, v in prefix_kv] if prefix_kv and self.share_prefix_attention else None
+        copied = 0 if shared or not n_prefix else n_prefix  # prefix columns in every row
         suffixes = [p[n_prefix:] for p in prompts]
         width = len(suffixes[0])
         k0 = self.model.config.get_text_config()
         n_kv = getattr(k0, "num_key_value_heads", None) or k0.num_attention_heads
         head_dim = getattr(k0, "head_dim", None) or k0.hidden_size // k0.num_attention_heads
         dtype = next(self.model.parameters()).dtype
-        shape = (len(prompts), n_kv, width + n_prefix + max_new, head_dim)
+        shape = (len(prompts), n_kv, width + copied + max_new, head_dim)
         bufs = [(torch.zeros(shape, dtype=dtype, device=self.device), torch.zeros(shape, dtype=dtype, device=self.device))
                 for _ in range(k0.num_hidden_layers)]
-        mask = torch.zeros((len(prompts), width + n_prefix), dtype=torch.long, device=self.device)
+        mask = torch.zeros((len(prompts), width + copied), dtype=torch.long, device=self.device)
         logits = []
         for a, b in self._plan_chunks([len(s) for s in suffixes]):
             ids, cmask, pos = self._left_pad(suffixes[a:b])
             col = width - ids.shape[1]  # this chunk's rows start after the padding it does not need
             layers = []
             for li, (kb, vb) in enumerate(bufs):
-                if prefix_kv is not None:
-                    kb[a:b, :, col : col + n_prefix] = prefix_kv[li][0]
-                    vb[a:b, :, col : col + n_prefix] = prefix_kv[li][1]
-                layers.append(_BufferLayer(kb[a:b, :, col:], vb[a:b, :, col:], n_prefix))
-            full = torch.cat([cmask.new_ones(b - a, n_prefix), cmask], dim=1)
-            logits.append(self._forward(ids, full, pos + n_prefix, Cache(layers=layers), keep=1)[:, -1, :])
+                if copied:
+                    kb[a:b, :, col : col + copied] = prefix_kv[li][0]
+                    vb[a:b, :, col : col + copied] = prefix_kv[li][1]
+                layers.append(_BufferLayer(kb[a:b, :, col:], vb[a:b, :, col:], copied))
+            full = torch.cat([cmask.new_ones(b - a, copied), cmask], dim=1)
+            logits.append(self._forward(ids, full, pos + n_prefix, Cache(layers=layers), keep=1, shared=shared)[:, -1, :])
             mask[a:b, col:] = full
             self.stats["prefill_tokens"] += int(cmask.sum())
             self.stats["padded_prefill_tokens"] += ids.numel()
-        cache = Cache(layers=[_BufferLayer(kb, vb, width + n_prefix) for kb, vb in bufs])
+        cache = Cache(layers=[_BufferLayer(kb, vb, width + copied) for kb, vb in bufs])
         self.stats["reused_prefix_tokens"] += n_prefix * (len(prompts) - 1)
-        return cache, mask, torch.cat(logits, dim=0)
+        return cache, mask, torch.cat(logits, dim=0), shared
 
     def _prefill_plain(self, prompts: list[list[int]]):
         """One forward pass into transformers' own cache (sliding-window and hybrid models)."""
@@ -364,8 +440,9 @@ class HFBackend:
         upos = {i: j for j, i in enumerate(uprompts)}
         src = [upos[i] for i, _ in rows]
         buffered = self._bufferable()
+        shared = None
         if buffered:
-            cache, mask, logits = self._prefill_buffered([ids[i] for i in uprompts], sampling.max_new_tokens)
+            cache, mask, logits, shared = self._prefill_buffered([ids[i] for i in uprompts], sampling.max_new_tokens)
         else:
             cache, mask, logits = self._prefill_plain([ids[i] for i in uprompts])
         if src != list(range(len(uprompts))):  # n samples per prompt share its prefill: copy rows out
@@ -429,7 +506,7 @@ class HFBackend:
                         mask = mask[:, lead:]
             mask = torch.cat([mask, mask.new_ones(len(batch), 1)], dim=1)
             self.stats["decode_tokens"] += n_live
-            logits = self._forward(tokens[:, None], mask, pos[:, None], cache, keep=1)[:, -1, :]
+            logits = self._forward(tokens[:, None], mask, pos[:, None], cache, keep=1, shared=shared)[:, -1, :]
             pos = pos + 1
 
         texts = []

@@ -10,9 +10,11 @@ import os
 
 import pytest
 import torch
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
 from genrm.backends import make_backend
 from genrm.backends.base import BackendError, Sampling
+import genrm.backends.hf as hf_mod
 from genrm.backends.hf import HFBackend
 from genrm.prompts import render_judge_messages
 from genrm.sources.rm_bench import load as load_rm_bench
@@ -77,11 +79,22 @@ def test_rows_that_finish_early_are_dropped_and_outputs_unchanged(tiny, tokenize
     assert b.stats["generated_tokens"] < 2 * 10 * len(PROMPTS)  # finished rows did not keep decoding
 
 
-def test_shared_prompt_prefix_is_prefilled_once(tiny, tokenizer):
+@pytest.mark.parametrize("share_attention", [True, False])
+def test_shared_prompt_prefix_is_prefilled_once(tiny, tokenizer, share_attention, monkeypatch):
     system = {"role": "system", "content": "You are an impartial judge. " * 12}
     prompts = [[system, {"role": "user", "content": q}] for q in ("Is 7 > 12?", "Name two primes.", "Say hi", "x " * 30)]
     b = _backend(tiny, tokenizer, batch_size=4, prefill_tokens=48)  # several chunks share the prefix
+    assert b.share_prefix_attention  # CPU + sdpa
+    b.share_prefix_attention = share_attention  # False: the prefix is copied into every row
+    calls = []
+    real = hf_mod.shared_prefix_attention
+    monkeypatch.setitem(ALL_ATTENTION_FUNCTIONS._global_mapping, hf_mod.SHARED_PREFIX_ATTENTION,
+                        lambda *a, **k: calls.append(a[1].shape[2]) or real(*a, **k))
     got = b.generate(prompts, Sampling(max_new_tokens=10))
+    if share_attention:  # the shared keys served prefill (many queries) and decode (one query)
+        assert max(calls) > 1 and 1 in calls
+    else:
+        assert calls == []
     assert got == _naive(b, prompts, 10)
     encoded = [b.encode(p) for p in prompts]
     shared = len(os.path.commonprefix(encoded))
