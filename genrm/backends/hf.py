@@ -7,11 +7,12 @@ How a `generate` call runs:
    lists). Rows (prompt x n samples) are sorted by prompt length, longest first, and
    cut into decode groups of `batch_size` rows; outputs are put back in input order.
 2. Prefill: the distinct prompts of a group are run once each (n samples share it) in
-   length-sorted chunks of at most `prefill_tokens` padded tokens (little padding,
-   bounded activation memory). Their common token prefix (a judge's system prompt and
-   template head) is run once and copied in, when it is at least `min_shared_prefix`
-   tokens. Chunks write their keys and values straight into one preallocated buffer
-   per layer.
+   length-sorted chunks of at most `prefill_tokens` padded tokens and 4% padding
+   (bounded activation memory). Their common token prefix (a judge's instructions) is
+   run once when it is at least `min_shared_prefix` tokens. On CPU its keys and values
+   then stay shared by all rows (`kv_cache.shared_prefix_attention`); elsewhere they are
+   copied into every row. Chunks write their keys and values straight into one
+   preallocated buffer per layer (`kv_cache.BufferLayer`).
 3. Decode: one token per step for every row. A decode step writes one column of the
    buffer instead of re-concatenating the cache. Rows that end (EOS, a stop string,
    `max_new_tokens`) are dropped from the batch (their buffer rows moved down in place)
@@ -35,15 +36,11 @@ import logging
 from contextlib import contextmanager
 from typing import Any, Iterator, Sequence
 
-import threading
-
 import torch
 from transformers.cache_utils import Cache, DynamicCache, DynamicLayer
-from transformers.integrations.sdpa_attention import repeat_kv, sdpa_attention_forward
-from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, sdpa_mask
-from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
 from genrm.backends.base import BackendError, Prompt, Sampling, encode_pairs, encode_prompt, fit_prompt, render_prompt
+from genrm.backends.kv_cache import SHARED_PREFIX_ATTENTION, BufferLayer, active, common_prefix
 
 log = logging.getLogger(__name__)
 
@@ -77,124 +74,6 @@ def _row_seed(seed: int, prompt_index: int, sample_index: int) -> int:
     # Deterministic mix (no Python str hashing), so runs reproduce across processes.
     x = (seed * 0x9E3779B1) ^ (prompt_index * 0x85EBCA77) ^ (sample_index * 0xC2B2AE3D)
     return x & 0x7FFF_FFFF_FFFF_FFFF
-
-
-# ---------------------------------------------------------------- shared-prefix attention
-# On CPU the prompts' common prefix is kept once ([kv_heads, P, dim] per layer) instead of
-# once per row: attention runs over the shared prefix as one matmul for all rows and over
-# each row's own keys with the fused kernel, and the two are merged by their log-sum-exps.
-# Decode reads the prefix once per step instead of once per row.
-
-SHARED_PREFIX_ATTENTION = "genrm_shared_prefix"
-_active = threading.local()  # .prefix: list of (keys, values) per layer, set by HFBackend
-
-
-def shared_prefix_attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None, **kwargs):
-    prefix = getattr(_active, "prefix", None)
-    if prefix is None:
-        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
-    pk, pv = prefix[module.layer_idx]
-    b, h, s, d = query.shape
-    kvh = key.shape[1]
-    scale = scaling if scaling is not None else d**-0.5
-    if attention_mask is None:  # causal over this row's keys, aligned to its end
-        n = key.shape[2]
-        attention_mask = torch.ones(s, n, dtype=torch.bool, device=query.device).tril(n - s)[None, None]
-    if attention_mask.dtype == torch.bool:
-        attention_mask = torch.zeros_like(attention_mask, dtype=query.dtype).masked_fill(~attention_mask, float("-inf"))
-    flash = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
-    if s == 1:  # decode: the query heads of one key-value head share its keys, no copies
-        out_r, lse_r = flash(query.reshape(b, kvh, h // kvh, d), key, value, 0.0, False,
-                             attn_mask=attention_mask, scale=scale)
-        out_r, lse_r = out_r.reshape(b, h, 1, d), lse_r.reshape(b, h, 1)
-    else:
-        out_r, lse_r = flash(query, repeat_kv(key, h // kvh), repeat_kv(value, h // kvh), 0.0, False,
-                             attn_mask=attention_mask, scale=scale)
-    # Prefix: every query of every row against the same keys, grouped by key-value head.
-    q = query.reshape(b, kvh, h // kvh * s, d).transpose(0, 1).reshape(kvh, -1, d)
-    scores = torch.bmm(q, pk.transpose(1, 2)) * scale
-    lse_p = torch.logsumexp(scores, dim=-1)
-    out_p = torch.bmm(torch.softmax(scores, dim=-1), pv)
-    out_p = out_p.view(kvh, b, h // kvh * s, d).transpose(0, 1).reshape(b, h, s, d)
-    lse_p = lse_p.view(kvh, b, h // kvh * s).transpose(0, 1).reshape(b, h, s)
-    lse = torch.logaddexp(lse_p, lse_r)
-    w_r = torch.exp(lse_r - lse)[..., None]
-    out_r = torch.where(w_r > 0, out_r, 0.0)  # a query with no own keys (padding) may come back NaN
-    out = out_p * torch.exp(lse_p - lse)[..., None] + out_r * w_r
-    return out.transpose(1, 2).contiguous(), None
-
-
-ALL_ATTENTION_FUNCTIONS.register(SHARED_PREFIX_ATTENTION, shared_prefix_attention)
-ALL_MASK_ATTENTION_FUNCTIONS.register(SHARED_PREFIX_ATTENTION, sdpa_mask)
-
-
-class _BufferLayer(DynamicLayer):
-    """One attention layer's KV in a preallocated [rows, heads, capacity, dim] buffer.
-
-    `update` writes the new column in place and returns views, where DynamicLayer
-    would `torch.cat` (copying the whole cache) on every decode step.
-    """
-
-    is_croppable = False
-    supports_early_init = False
-
-    def __init__(self, keys: torch.Tensor, values: torch.Tensor, length: int):
-        super().__init__()
-        self._k, self._v, self.length = keys, values, length
-        self.is_initialized = True
-        self.device = keys.device
-        self._views()
-
-    def _views(self) -> None:
-        self.keys = self._k[:, :, : self.length]
-        self.values = self._v[:, :, : self.length]
-
-    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any):
-        if key_states.shape[1] != self._k.shape[1] or key_states.shape[-1] != self._k.shape[-1]:
-            raise BackendError(
-                f"KV buffer holds {self._k.shape[1]} heads x {self._k.shape[-1]} dims but the model wrote "
-                f"{key_states.shape[1]} x {key_states.shape[-1]}; this architecture needs its own cache"
-            )
-        end = self.length + key_states.shape[-2]
-        if end > self._k.shape[-2]:  # grow (only if a caller decodes past the planned capacity)
-            extra = max(end - self._k.shape[-2], 64)
-            pad = self._k.new_zeros(*self._k.shape[:2], extra, self._k.shape[-1])
-            self._k = torch.cat([self._k, pad], dim=2)
-            self._v = torch.cat([self._v, pad.clone()], dim=2)
-        self._k[:, :, self.length : end] = key_states
-        self._v[:, :, self.length : end] = value_states
-        self.length = end
-        self._views()
-        return self.keys, self.values
-
-    def get_seq_length(self) -> int:
-        return self.length
-
-    def get_max_length(self) -> int:
-        return -1
-
-    def get_mask_sizes(self, query_length: int) -> tuple[int, int]:
-        return self.length + query_length, 0
-
-    def batch_select_indices(self, indices: torch.Tensor) -> None:
-        keep = indices.tolist()
-        if keep == sorted(set(keep)):
-            # Dropping rows: move the kept ones down in place (no new 2 x rows x capacity
-            # allocation) and copy only the filled columns.
-            for dst, src in enumerate(keep):
-                if dst != src:
-                    self._k[dst, :, : self.length].copy_(self._k[src, :, : self.length])
-                    self._v[dst, :, : self.length].copy_(self._v[src, :, : self.length])
-            self._k, self._v = self._k[: len(keep)], self._v[: len(keep)]
-        else:  # repeating or reordering rows (n samples of one prompt)
-            self._k = self._k.index_select(0, indices)
-            self._v = self._v.index_select(0, indices)
-        self._views()
-
-    def trim_left(self, n: int) -> None:
-        self._k, self._v = self._k[:, :, n:], self._v[:, :, n:]
-        self.length -= n
-        self._views()
 
 
 class HFBackend:
@@ -306,11 +185,11 @@ class HFBackend:
             return out.logits[:, -keep:, :]
         cfg = self.model.config
         before = cfg._attn_implementation
-        cfg._attn_implementation, _active.prefix = SHARED_PREFIX_ATTENTION, shared
+        cfg._attn_implementation, active.prefix = SHARED_PREFIX_ATTENTION, shared
         try:
             out = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, **kwargs)
         finally:
-            cfg._attn_implementation, _active.prefix = before, None
+            cfg._attn_implementation, active.prefix = before, None
         return out.logits[:, -keep:, :]
 
     def _left_pad(self, seqs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -387,7 +266,7 @@ class HFBackend:
         Returns the cache, the [rows, width] attention mask, the last-position logits and
         the shared prefix (per layer; None when rows carry their own copy).
         """
-        n_prefix = len(_common_prefix(prompts)) if len(prompts) > 1 else 0
+        n_prefix = len(common_prefix(prompts)) if len(prompts) > 1 else 0
         n_prefix = min(n_prefix, min(len(p) for p in prompts) - 1)  # every row keeps >= 1 token to run
         if n_prefix < self.min_shared_prefix:
             n_prefix = 0
@@ -413,13 +292,13 @@ class HFBackend:
                 if copied:
                     kb[a:b, :, col : col + copied] = prefix_kv[li][0]
                     vb[a:b, :, col : col + copied] = prefix_kv[li][1]
-                layers.append(_BufferLayer(kb[a:b, :, col:], vb[a:b, :, col:], copied))
+                layers.append(BufferLayer(kb[a:b, :, col:], vb[a:b, :, col:], copied))
             full = torch.cat([cmask.new_ones(b - a, copied), cmask], dim=1)
             logits.append(self._forward(ids, full, pos + n_prefix, Cache(layers=layers), keep=1, shared=shared)[:, -1, :])
             mask[a:b, col:] = full
             self.stats["prefill_tokens"] += int(cmask.sum())
             self.stats["padded_prefill_tokens"] += ids.numel()
-        cache = Cache(layers=[_BufferLayer(kb, vb, width + copied) for kb, vb in bufs])
+        cache = Cache(layers=[BufferLayer(kb, vb, width + copied) for kb, vb in bufs])
         self.stats["reused_prefix_tokens"] += n_prefix * (len(prompts) - 1)
         return cache, mask, torch.cat(logits, dim=0), shared
 
@@ -556,20 +435,6 @@ class HFBackend:
                     target = torch.tensor(c, device=lp.device)[:, None]
                     out[i] = float(lp.gather(-1, target).double().sum())
         return out
-
-
-def _common_prefix(seqs: list[list[int]]) -> list[int]:
-    first = seqs[0]
-    n = len(first)
-    for s in seqs[1:]:
-        n = min(n, len(s))
-        k = 0
-        while k < n and s[k] == first[k]:
-            k += 1
-        n = k
-        if n == 0:
-            break
-    return first[:n]
 
 
 def _cut_at_stop(text: str, stops: Sequence[str]) -> str:

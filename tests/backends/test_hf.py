@@ -14,7 +14,7 @@ from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
 from genrm.backends import make_backend
 from genrm.backends.base import BackendError, Sampling
-import genrm.backends.hf as hf_mod
+from genrm.backends import kv_cache
 from genrm.backends.hf import HFBackend
 from genrm.prompts import render_judge_messages
 from genrm.sources.rm_bench import load as load_rm_bench
@@ -87,8 +87,8 @@ def test_shared_prompt_prefix_is_prefilled_once(tiny, tokenizer, share_attention
     assert b.share_prefix_attention  # CPU + sdpa
     b.share_prefix_attention = share_attention  # False: the prefix is copied into every row
     calls = []
-    real = hf_mod.shared_prefix_attention
-    monkeypatch.setitem(ALL_ATTENTION_FUNCTIONS._global_mapping, hf_mod.SHARED_PREFIX_ATTENTION,
+    real = kv_cache.shared_prefix_attention
+    monkeypatch.setitem(ALL_ATTENTION_FUNCTIONS._global_mapping, kv_cache.SHARED_PREFIX_ATTENTION,
                         lambda *a, **k: calls.append(a[1].shape[2]) or real(*a, **k))
     got = b.generate(prompts, Sampling(max_new_tokens=10))
     if share_attention:  # the shared keys served prefill (many queries) and decode (one query)
