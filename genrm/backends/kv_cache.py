@@ -53,10 +53,10 @@ def shared_prefix_attention(module, query, key, value, attention_mask, dropout=0
     out_p = torch.bmm(torch.softmax(scores, dim=-1), pv)
     out_p = out_p.view(kvh, b, h // kvh * s, d).transpose(0, 1).reshape(b, h, s, d)
     lse_p = lse_p.view(kvh, b, h // kvh * s).transpose(0, 1).reshape(b, h, s)
+    # Every real query sees at least its own key; a padding query sees none and the kernel
+    # returns 0 with log-sum-exp 0 for it: finite, and never attended to.
     lse = torch.logaddexp(lse_p, lse_r)
-    w_r = torch.exp(lse_r - lse)[..., None]
-    out_r = torch.where(w_r > 0, out_r, 0.0)  # a query with no own keys (padding) may come back NaN
-    out = out_p * torch.exp(lse_p - lse)[..., None] + out_r * w_r
+    out = out_p * torch.exp(lse_p - lse)[..., None] + out_r * torch.exp(lse_r - lse)[..., None]
     return out.transpose(1, 2).contiguous(), None
 
 
