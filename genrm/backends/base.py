@@ -94,3 +94,9 @@ def encode_pairs(tokenizer: Any, pairs: Sequence[tuple[Prompt, str]], chat_templ
             raise BackendError("empty prompt: nothing to condition on")
         items.append((p, c))
     return items
+
+
+def cut_at_stop(text: str, stops: Sequence[str]) -> str:
+    """`text` up to the first occurrence of any stop string (which is left out)."""
+    cuts = [text.find(s) for s in stops if s and s in text]
+    return text[: min(cuts)] if cuts else text

@@ -39,7 +39,7 @@ from typing import Any, Iterator, Sequence
 import torch
 from transformers.cache_utils import Cache, DynamicCache, DynamicLayer
 
-from genrm.backends.base import BackendError, Prompt, Sampling, encode_pairs, encode_prompt, fit_prompt, render_prompt
+from genrm.backends.base import BackendError, Prompt, Sampling, cut_at_stop, encode_pairs, encode_prompt, fit_prompt, render_prompt
 from genrm.backends.kv_cache import SHARED_PREFIX_ATTENTION, BufferLayer, active, common_prefix
 
 log = logging.getLogger(__name__)
@@ -122,6 +122,7 @@ class HFBackend:
         self.min_shared_prefix = max(1, min_shared_prefix)
         # The shared-prefix attention uses the CPU fused kernel; elsewhere the prefix is
         # copied into every row (still prefilled once).
+        self.bufferable = self._bufferable()  # fixed by the architecture: decided once
         self.share_prefix_attention = self.device.type == "cpu" and self.model.config._attn_implementation == "sdpa"
         self.stats: dict[str, int] = dict.fromkeys(_STATS, 0)
 
@@ -318,7 +319,7 @@ class HFBackend:
         uprompts = sorted(uniq, key=lambda i: -len(ids[i]))
         upos = {i: j for j, i in enumerate(uprompts)}
         src = [upos[i] for i, _ in rows]
-        buffered = self._bufferable()
+        buffered = self.bufferable
         shared = None
         if buffered:
             cache, mask, logits, shared = self._prefill_buffered([ids[i] for i in uprompts], sampling.max_new_tokens)
@@ -391,7 +392,7 @@ class HFBackend:
         texts = []
         for r in range(n_rows):
             text = self.tokenizer.decode(gens_tokens[r], skip_special_tokens=True)
-            texts.append(_cut_at_stop(text, sampling.stop))
+            texts.append(cut_at_stop(text, sampling.stop))
             self.stats["generated_tokens"] += len(gens_tokens[r])
             self.stats["prompt_tokens"] += lens[r]
         return texts
@@ -435,9 +436,3 @@ class HFBackend:
                     target = torch.tensor(c, device=lp.device)[:, None]
                     out[i] = float(lp.gather(-1, target).double().sum())
         return out
-
-
-def _cut_at_stop(text: str, stops: Sequence[str]) -> str:
-    cut = min((text.find(s) for s in stops if s and s in text), default=-1)
-    return text if cut < 0 else text[:cut]
-

@@ -31,6 +31,8 @@ from collections import Counter, deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Iterable, Union
 
+from genrm.backends.base import cut_at_stop
+
 Reply = Union[str, Callable[[dict], str]]
 FAULTS = ("hang", "malformed", "empty", "drop")
 
@@ -137,7 +139,7 @@ class FakeOpenAIServer:
             text = self._next_reply(body)
             if text is None:
                 raise _HTTPError(500, "fake server: no scripted reply left")
-            texts.append(_cut_at_stop(text, _stops(body)))
+            texts.append(cut_at_stop(text, _stops(body)))
         return texts
 
     def completion(self, body: dict) -> dict:
@@ -174,11 +176,6 @@ class _HTTPError(Exception):
 def _stops(body: dict) -> list[str]:
     stop = body.get("stop") or []
     return [stop] if isinstance(stop, str) else list(stop)
-
-
-def _cut_at_stop(text: str, stops: list[str]) -> str:
-    cuts = [text.find(s) for s in stops if s and s in text]
-    return text[: min(cuts)] if cuts else text
 
 
 def _sampling(body: dict, n: int):

@@ -111,7 +111,7 @@ def test_shared_prompt_prefix_is_prefilled_once(tiny, tokenizer, share_attention
 def test_sliding_window_models_use_their_own_cache(tokenizer):
     model = tiny_causal_lm(tokenizer, arch="mistral", sliding_window=8, seed=1)
     b = HFBackend(model_obj=model, tokenizer=tokenizer, batch_size=3)
-    assert not b._bufferable()
+    assert not b.bufferable
     got = b.generate(PROMPTS, Sampling(max_new_tokens=12))
     assert got == _naive(b, PROMPTS, 12)
     assert b.stats["reused_prefix_tokens"] == 0
