@@ -6,7 +6,9 @@
   timeouts, connection errors, 408, 429 (honouring Retry-After), 5xx, and on 200
   responses that are not usable (bad JSON, no choices, null content). Other 4xx are
   not retried. A request still failing is None in the output (never ""), logged as a
-  warning and listed in `last_errors`; with `strict=True` it raises `BackendError`.
+  warning and listed in `last_errors` (and in the call's `errors` list); with
+  `strict=True` it raises `BackendError`. `loglikelihood` is retried the same way and
+  raises `BackendError` when it still fails.
 - On-disk cache (`cache_dir`): one JSON file per request, named by the SHA-256 of the
   full request (base_url, model, messages, max_tokens, temperature, top_p, n, seed,
   stop, extra_body). Only successful responses are stored. Sampled requests are cached
@@ -28,7 +30,7 @@ import os
 import random
 import time
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from genrm.backends.base import BackendError, Prompt, Sampling
@@ -43,6 +45,7 @@ class RequestError:
     index: int  # prompt index in the call
     error: str  # "<ExceptionType>: message"
     attempts: int
+    exception: BaseException | None = field(default=None, repr=False, compare=False)
 
 
 class _Unusable(Exception):
@@ -207,24 +210,14 @@ class OpenAIBackend:
                 pass
         return delay
 
-    async def _complete(self, index: int, request: dict) -> tuple[list[str] | None, RequestError | None]:
-        key = self.cache_key(request)
-        cached = self._cache_get(key, request["n"])
-        if cached is not None:
-            self.stats["cache_hits"] += 1
-            return cached, None
-        client, sem = self._state()
+    async def _with_retries(self, index: int, send) -> tuple[Any, RequestError | None]:
+        """`await send()` with our retry policy; (value, None) or (None, error) once retries run out
+        or the failure is not retryable. `send` does one request and returns its usable result."""
         attempts, last = 0, None
         for attempt in range(self.max_retries + 1):
             attempts += 1
             try:
-                async with sem:
-                    self.stats["requests"] += 1
-                    kwargs = dict(request)
-                    if self.extra_body:
-                        kwargs["extra_body"] = self.extra_body
-                    resp = await client.chat.completions.create(**kwargs)
-                texts = self._texts(resp, request["n"])
+                return await send(), None
             except Exception as exc:  # noqa: BLE001 - classified below
                 last = exc
                 if not self._retryable(exc) or attempt == self.max_retries:
@@ -233,15 +226,34 @@ class OpenAIBackend:
                 delay = self._delay(attempt, exc)
                 log.debug("request %d attempt %d failed (%s); retrying in %.2fs", index, attempts, _describe(exc), delay)
                 await asyncio.sleep(delay)
-                continue
+        err = RequestError(index, _describe(last) if last else "unknown error", attempts, last)
+        log.warning("request %d failed after %d attempt(s): %s", index, attempts, err.error)
+        return None, err
+
+    async def _complete(self, index: int, request: dict) -> tuple[list[str] | None, RequestError | None]:
+        key = self.cache_key(request)
+        cached = self._cache_get(key, request["n"])
+        if cached is not None:
+            self.stats["cache_hits"] += 1
+            return cached, None
+        client, sem = self._state()
+        kwargs = dict(request)
+        if self.extra_body:
+            kwargs["extra_body"] = self.extra_body
+
+        async def send() -> list[str]:
+            async with sem:
+                self.stats["requests"] += 1
+                resp = await client.chat.completions.create(**kwargs)
+            return self._texts(resp, request["n"])
+
+        texts, err = await self._with_retries(index, send)
+        if texts is not None:
             try:
                 self._cache_put(key, request, texts)
             except OSError as exc:  # a full or read-only cache must not lose a good answer
                 log.warning("could not write the response cache (%s)", _describe(exc))
-            return texts, None
-        err = RequestError(index, _describe(last) if last else "unknown error", attempts)
-        log.warning("request %d failed after %d attempt(s): %s", index, attempts, err.error)
-        return None, err
+        return texts, err
 
     @staticmethod
     def _texts(resp: Any, n: int) -> list[str]:
@@ -260,22 +272,31 @@ class OpenAIBackend:
     # ---------------------------------------------------------------- public API
 
     async def agenerate(
-        self, prompts: Sequence[Prompt], sampling: Sampling | None = None, strict: bool | None = None
+        self,
+        prompts: Sequence[Prompt],
+        sampling: Sampling | None = None,
+        strict: bool | None = None,
+        errors: list[RequestError] | None = None,
     ) -> list[str | None]:
-        """Completions for every prompt (n each, prompt-major); None where a request failed."""
+        """Completions for every prompt (n each, prompt-major); None where a request failed.
+
+        This call's failures are appended to `errors` when given. `last_errors` holds the
+        latest call's too, but concurrent calls on one backend overwrite it."""
         sampling = sampling or Sampling()
         requests = [self._request(p, sampling) for p in prompts]
         results = await asyncio.gather(*(self._complete(i, r) for i, r in enumerate(requests)))
         out: list[str | None] = []
-        errors = []
+        failed = []
         for texts, err in results:
             out.extend(texts if texts is not None else [None] * sampling.n)
             if err is not None:
-                errors.append(err)
-        self.last_errors = errors
-        self.stats["failures"] += len(errors)
-        if errors and (self.strict if strict is None else strict):
-            raise BackendError(f"{len(errors)} of {len(prompts)} request(s) failed; first: {errors[0].error}")
+                failed.append(err)
+        self.last_errors = failed
+        if errors is not None:
+            errors.extend(failed)
+        self.stats["failures"] += len(failed)
+        if failed and (self.strict if strict is None else strict):
+            raise BackendError(f"{len(failed)} of {len(prompts)} request(s) failed; first: {failed[0].error}")
         return out
 
     async def aclose(self) -> None:
@@ -290,36 +311,52 @@ class OpenAIBackend:
         return self._run(self.agenerate, prompts, sampling, strict)
 
     async def aloglikelihood(self, prompt: Prompt, continuation: str) -> float:
-        """Sum log-prob of `continuation` via /completions with echo + logprobs."""
+        """Sum log-prob of `continuation` via /completions with echo + logprobs.
+
+        Retried like generation (timeouts, 408/429/5xx, unusable replies); a request still
+        failing raises `BackendError`, since a log-probability has no neutral value."""
         if not isinstance(prompt, str):
             raise NotImplementedError(
                 "OpenAIBackend.loglikelihood needs the prompt as a raw string: the server's chat "
                 "template is unknown here, so render the messages first"
             )
+        if not continuation:
+            raise BackendError("empty continuation: nothing to score")
         import openai
 
-        client, _ = self._state()
+        client, sem = self._state()
         text = prompt + continuation
-        try:
-            resp = await client.completions.create(
-                model=self.model, prompt=text, max_tokens=0, echo=True, logprobs=1, temperature=0.0
-            )
-        except openai.APIStatusError as exc:
-            if exc.status_code in (400, 404, 405, 422, 501):
+
+        async def send():
+            async with sem:
+                self.stats["requests"] += 1
+                resp = await client.completions.create(
+                    model=self.model, prompt=text, max_tokens=0, echo=True, logprobs=1, temperature=0.0
+                )
+            if not isinstance(getattr(resp, "choices", None), list) or not resp.choices:
+                raise _Unusable("no choices")
+            return resp
+
+        resp, err = await self._with_retries(0, send)
+        if err is not None:
+            self.stats["failures"] += 1
+            exc = err.exception
+            if isinstance(exc, openai.APIStatusError) and exc.status_code in (400, 404, 405, 422, 501):
                 raise NotImplementedError(
                     f"the server at {self.base_url} does not offer /completions with echo+logprobs "
                     f"(HTTP {exc.status_code}); loglikelihood needs it (vLLM and llama.cpp servers have it)"
                 ) from exc
-            raise BackendError(f"loglikelihood request failed: {_describe(exc)}") from exc
-        except openai.OpenAIError as exc:
-            raise BackendError(f"loglikelihood request failed: {_describe(exc)}") from exc
-        lp = resp.choices[0].logprobs if resp.choices else None
+            raise BackendError(f"loglikelihood request failed after {err.attempts} attempt(s): {err.error}") from exc
+        lp = resp.choices[0].logprobs
         if lp is None or not lp.token_logprobs or not lp.text_offset:
             raise NotImplementedError(f"the server at {self.base_url} returned no echoed logprobs")
         start = len(prompt)
         picked = [v for off, v in zip(lp.text_offset, lp.token_logprobs) if off >= start]
         if not picked or any(v is None for v in picked):
-            raise BackendError("no scored tokens for the continuation (does it start at a token boundary?)")
+            raise BackendError(
+                "no scored tokens for the continuation: it merged with the end of the prompt into one "
+                "token (a prompt ending in a space, say); move the space into the continuation"
+            )
         return float(sum(picked))
 
     def loglikelihood(self, prompt: Prompt, continuation: str) -> float:

@@ -196,7 +196,8 @@ def _score_text(backend: Any, text: str) -> tuple[list[str], list[float | None],
     """Per-token log-probs of `text` under the backend's model, with character offsets."""
     import torch
 
-    enc = backend.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    # Tokenised as vLLM's /completions does: with the tokenizer's special tokens (BOS).
+    enc = backend.tokenizer(text, add_special_tokens=True, return_offsets_mapping=True)
     ids, offsets = enc["input_ids"], [a for a, _ in enc["offset_mapping"]]
     with backend._eval_mode():
         inp = torch.tensor([ids], device=backend.device)

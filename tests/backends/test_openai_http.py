@@ -431,6 +431,63 @@ def test_loglikelihood_over_http_matches_in_process(serve, tiny_hf):
     )
 
 
+@pytest.mark.parametrize("fault", [500, 503, 429, "drop", "malformed", "empty", "hang"])
+def test_loglikelihood_faults_are_retried(serve, tiny_hf, fault):
+    srv = serve(backend=tiny_hf, hang_s=1.0)
+    srv.fail(fault)
+    backend = make_backend(srv, max_retries=2, timeout=0.3)
+    got = backend.loglikelihood("The capital of France is", " Paris.")
+    assert got == pytest.approx(tiny_hf.loglikelihood("The capital of France is", " Paris."), abs=1e-3)
+    assert srv.requests == 2 and backend.stats["retries"] == 1 and backend.stats["failures"] == 0
+
+
+def test_loglikelihood_failing_for_good_raises_not_zero(serve, tiny_hf):
+    srv = serve(backend=tiny_hf)
+    srv.fail(500, 500, 500)
+    backend = make_backend(srv, max_retries=2)
+    with pytest.raises(BackendError, match=r"after 3 attempt\(s\).*InternalServerError"):
+        backend.loglikelihood("The capital of France is", " Paris.")
+    assert srv.requests == 3 and backend.stats["failures"] == 1
+
+
+def test_loglikelihood_agrees_for_a_tokenizer_that_adds_bos(serve, tokenizer):
+    """The server scores the text as vLLM does (with BOS); HFBackend adds BOS to raw strings too."""
+    import copy
+
+    from genrm.backends.hf import HFBackend
+    from genrm.testing import tiny_causal_lm
+
+    tok = copy.deepcopy(tokenizer)
+    tok.add_bos_token = True
+    if tok("x")["input_ids"][0] != tok.bos_token_id:
+        pytest.skip("this tokenizer class cannot be switched to add BOS")
+    hf = HFBackend(model_obj=tiny_causal_lm(tok, hidden_size=32, sharpen=1.0), tokenizer=tok, device="cpu")
+    srv = serve(backend=hf)
+    remote = make_backend(srv).loglikelihood("The capital of France is", " Paris.")
+    assert remote == pytest.approx(hf.loglikelihood("The capital of France is", " Paris."), abs=1e-3)
+
+
+def test_loglikelihood_merged_boundary_is_explained(serve, tiny_hf):
+    srv = serve(backend=tiny_hf)
+    with pytest.raises(BackendError, match="move the space into the continuation"):
+        make_backend(srv).loglikelihood("The capital of France is ", "P")
+
+
+def test_concurrent_calls_keep_their_own_errors(serve):
+    srv = serve(default=echo)
+    backend = make_backend(srv, max_retries=0)
+
+    async def main():
+        e1, e2 = [], []
+        srv.fail(500)
+        await asyncio.gather(backend.agenerate(["a"], errors=e1), backend.agenerate(["b", "c"], errors=e2))
+        await backend.aclose()
+        return e1, e2
+
+    e1, e2 = asyncio.run(main())
+    assert len(e1) + len(e2) == 1 and backend.stats["failures"] == 1
+
+
 def test_loglikelihood_needs_a_model_backed_server(serve):
     srv = serve(default="scripted")
     backend = make_backend(srv)
