@@ -12,7 +12,9 @@ It also measures fp32 `torch.mm` throughput and derives the compute ceiling of
 the cached matcher: records/s if every FLOP of the model-unit embeddings ran at
 mm speed (2 x non-embedding parameters per token).
 
-    python bench/matcher.py [--prompts 128] [--rollouts 4] [--batch 64]
+    python bench/matcher.py [--prompts 128] [--rollouts 4] [--batch 64] [--device cpu|cuda]
+
+On CUDA the mm baseline is fp32 `torch.mm` on that GPU (TF32 off, as the matcher runs).
 
 Writes bench/results/matcher.json; the last line is the key figure.
 """
@@ -74,12 +76,17 @@ def build_records(n_prompts: int, rollouts: int, seed: int) -> list[tuple[list[s
     return records
 
 
-def mm_gflops(size: int = 1024, reps: int = 20) -> float:
-    a, b = torch.randn(size, size), torch.randn(size, size)
+def mm_gflops(device: str = "cpu", size: int = 1024, reps: int = 20) -> float:
+    if device != "cpu":
+        size, reps = 4096, 50
+    a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
     torch.mm(a, b)
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    sync()
     t = time.perf_counter()
     for _ in range(reps):
         torch.mm(a, b)
+    sync()
     return 2 * size**3 * reps / (time.perf_counter() - t) / 1e9
 
 
@@ -98,6 +105,9 @@ def main() -> int:
     ap.add_argument("--rollouts", type=int, default=4, help="records per prompt (GRPO group size)")
     ap.add_argument("--batch", type=int, default=64, help="records per score_matrices call")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    ap.add_argument("--model", default="embedded:all-minilm-l6-v2", help="sentence-transformers path or id")
+    ap.add_argument("--encode-batch", type=int, default=None, help="texts per forward (default: the matcher's)")
     ap.add_argument("--out", default=str(REPO / "bench" / "results" / "matcher.json"))
     args = ap.parse_args()
 
@@ -108,10 +118,12 @@ def main() -> int:
           f"{n_human / len(records):.2f} human and {n_model / len(records):.1f} model units per record; "
           f"torch threads {torch.get_num_threads()}")
 
-    cached = EmbeddingMatcher(cache_size=4096)
-    uncached = EmbeddingMatcher(cache_size=0)
+    kw = dict(model=args.model, device=args.device, batch_size=args.encode_batch)
+    cached = EmbeddingMatcher(cache_size=4096, **kw)
+    uncached = EmbeddingMatcher(cache_size=0, **kw)
     uncached._model = cached.model  # one loaded model for both runs
-    cached.embed([u for u in records[0][0]] * 8)  # warm-up
+    print(f"device {cached.device}, encode batch {cached.batch_size}")
+    cached.embed([u for u in records[0][0]] * 64)  # warm-up
 
     t_off, out_off = run(uncached, records, args.batch)
     t_on, out_on = run(cached, records, args.batch)
@@ -124,7 +136,9 @@ def main() -> int:
     tok = cached.model.tokenizer
     model_tokens = sum(len(ids) for ids in tok([m for _, ms in records for m in ms])["input_ids"]) / len(records)
     params = sum(p.numel() for n, p in cached.model.named_parameters() if "embeddings" not in n)
-    gflops = mm_gflops()
+    if cached.device.startswith("cuda"):
+        torch.backends.cuda.matmul.allow_tf32 = False  # the matcher's own setting (PyTorch default)
+    gflops = mm_gflops(cached.device)
     ceiling = gflops * 1e9 / (2 * params * model_tokens)
     levels = np.concatenate([o.ravel() for o in out_on])
 
@@ -151,6 +165,9 @@ def main() -> int:
         "target_records_per_s": 1000,
         "target_met": rps_on >= 1000,
         "torch_threads": torch.get_num_threads(),
+        "device": cached.device,
+        "device_name": torch.cuda.get_device_name(cached.device) if cached.device.startswith("cuda") else "cpu",
+        "encode_batch": cached.batch_size,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
@@ -159,7 +176,7 @@ def main() -> int:
     print(f"cache on : {rps_on:8.1f} records/s ({t_on:.1f} s, {texts_on} units embedded, "
           f"hit rate {result['cache_hit_rate']:.2f})")
     print(f"identical matrices: {identical}")
-    print(f"fp32 torch.mm: {gflops:.0f} GFLOP/s; compute ceiling with the cache: {ceiling:.0f} records/s "
+    print(f"fp32 torch.mm on {result['device_name']}: {gflops:.0f} GFLOP/s; compute ceiling with the cache: {ceiling:.0f} records/s "
           f"({model_tokens:.0f} model-unit tokens/record x 2 x {params / 1e6:.1f}M params)")
     print(f"target 1000 records/s: {'met' if result['target_met'] else 'NOT met'}")
     print(f"ratio cached/uncached: {rps_on / rps_off:.2f}x")

