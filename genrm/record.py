@@ -154,7 +154,9 @@ class PreferenceRecord:
     @property
     def label(self) -> str:
         """The pairwise label in judge terms: 'A>B' or 'B>A'."""
-        return "A>B" if self.chosen_position == "A" else "B>A"
+        from genrm.verdict import flip_label  # the one A/B mapping used everywhere
+
+        return "A>B" if self.chosen_position == "A" else flip_label("A>B")
 
     # -- serialisation ----------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
