@@ -305,10 +305,14 @@ class OpenAIBackend:
         await self._close_loop_state()
 
     def generate(
-        self, prompts: Sequence[Prompt], sampling: Sampling | None = None, strict: bool | None = None
+        self,
+        prompts: Sequence[Prompt],
+        sampling: Sampling | None = None,
+        strict: bool | None = None,
+        errors: list[RequestError] | None = None,
     ) -> list[str | None]:
         """Sync wrapper of `agenerate` (safe to call from inside a running event loop)."""
-        return self._run(self.agenerate, prompts, sampling, strict)
+        return self._run(self.agenerate, prompts, sampling, strict, errors)
 
     async def aloglikelihood(self, prompt: Prompt, continuation: str) -> float:
         """Sum log-prob of `continuation` via /completions with echo + logprobs.

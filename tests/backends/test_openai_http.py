@@ -479,13 +479,18 @@ def test_concurrent_calls_keep_their_own_errors(serve):
 
     async def main():
         e1, e2 = [], []
-        srv.fail(500)
-        await asyncio.gather(backend.agenerate(["a"], errors=e1), backend.agenerate(["b", "c"], errors=e2))
+        # The second call's only prompt is an empty message list: the server answers 400.
+        out = await asyncio.gather(backend.agenerate(["a", "b"], errors=e1), backend.agenerate([[]], errors=e2))
         await backend.aclose()
-        return e1, e2
+        return out, e1, e2
 
-    e1, e2 = asyncio.run(main())
-    assert len(e1) + len(e2) == 1 and backend.stats["failures"] == 1
+    (ok, bad), e1, e2 = asyncio.run(main())
+    assert ok == ["echo: a", "echo: b"] and bad == [None]
+    assert e1 == [] and len(e2) == 1 and "BadRequestError" in e2[0].error
+    assert backend.stats["failures"] == 1
+    # The sync wrapper takes the list too.
+    e3: list = []
+    assert backend.generate([[]], errors=e3) == [None] and len(e3) == 1
 
 
 def test_loglikelihood_needs_a_model_backed_server(serve):
