@@ -24,3 +24,13 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
     return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def tokenizer():
+    """The embedded SmolLM2 tokenizer (tiny test models share its vocabulary and chat template).
+    Defined here, not in tests/backends/conftest.py: a GPU machine's pytest dropped that
+    conftest for test_vllm.py when files of two folders were named on one command line."""
+    from genrm.testing import smollm2_tokenizer
+
+    return smollm2_tokenizer()

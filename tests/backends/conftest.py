@@ -1,14 +1,8 @@
 import pytest
 
-from genrm.testing import FakeOpenAIServer, smollm2_tokenizer
+from genrm.testing import FakeOpenAIServer
 
 NO_KEY_ENV = "GENRM_TEST_OPENAI_KEY_UNSET"
-
-
-@pytest.fixture(scope="session")
-def tokenizer():
-    """The embedded SmolLM2 tokenizer (tiny test models share its vocabulary and chat template)."""
-    return smollm2_tokenizer()
 
 
 @pytest.fixture
