@@ -131,7 +131,7 @@ def test_hybrid_weighted_and_rationale_only():
         HybridReward(LexicalMatcher(), mode="sum")
 
 
-def test_rewards_log_through_trl_log_metric_and_wandb():
+def test_rewards_log_through_trl_log_metric_and_wandb(monkeypatch):
     seen = {}
     call(HybridReward(LexicalMatcher()), [GOOD_A, INVALID], log_metric=lambda k, v: seen.setdefault(k, v))
     assert seen["hybrid/parse_failures"] == 1.0 and seen["hybrid/outcome_mean"] == 0.5
@@ -139,11 +139,8 @@ def test_rewards_log_through_trl_log_metric_and_wandb():
 
     logged = []
     fake = types.SimpleNamespace(run=object(), log=lambda d, commit=True: logged.append((d, commit)))
-    sys.modules["wandb"] = fake
-    try:
-        call(OutcomeReward(name="acc"), [GOOD_A])
-    finally:
-        del sys.modules["wandb"]
+    monkeypatch.setitem(sys.modules, "wandb", fake)  # restored afterwards, real module included
+    call(OutcomeReward(name="acc"), [GOOD_A])
     assert logged == [({"acc/parse_failures": 0.0, "acc/parse_failure_rate": 0.0, "acc/accuracy": 1.0, "acc/mean": 1.0}, False)]
 
 
@@ -217,3 +214,50 @@ def test_rationale_units_as_json_string_and_bad_string():
     assert call(r, [GOOD_A], units=[json.dumps(UNITS)]) == [pytest.approx(1.0)]
     with pytest.raises(ValueError, match="not a JSON list"):
         call(r, [GOOD_A], units=["[broken"])
+
+
+# -- the real thing: BBQ records from ../shared, all-MiniLM-L6-v2, an offline wandb run --
+
+
+@pytest.mark.slow
+def test_hybrid_reward_on_real_bbq_records_with_minilm_and_offline_wandb(shared_data, tmp_path):
+    import dataclasses
+    import itertools
+
+    import wandb
+
+    from genrm.matching import EmbeddingMatcher
+    from genrm.sources.bbq import load
+    from genrm.verdict import flip_label
+
+    recs = list(itertools.islice(load(str(shared_data / "bbq" / "Age.jsonl")), 0, 240, 40))
+    recs = [r if k % 2 else dataclasses.replace(r, chosen_position="B") for k, r in enumerate(recs)]
+    assert {r.label for r in recs} == {"A>B", "B>A"} and all(r.rationale_units for r in recs)
+    rows = []
+    for r in recs:
+        reasons = "\n".join(f"{i}. {u}" for i, u in enumerate(r.rationale_units, 1))
+        rows += [
+            (r, f"{reasons}\n\\boxed{{{r.label}}}"),  # the human reasons and the right verdict
+            (r, f"{reasons}\n\\boxed{{{flip_label(r.label)}}}"),  # right reasons, wrong verdict
+            (r, f"1. Both responses are short.\n2. Neither uses markdown.\n\\boxed{{{r.label}}}"),  # off-topic
+        ]
+    reward = HybridReward(EmbeddingMatcher())
+    run = wandb.init(mode="offline", dir=str(tmp_path), project="genrm-tests")
+    try:
+        out = reward(
+            prompts=[r.prompt for r, _ in rows],
+            completions=[[{"role": "assistant", "content": c}] for _, c in rows],  # TRL's conversational form
+            label=[r.label for r, _ in rows],
+            rationale_units=[r.rationale_units for r, _ in rows],
+        )
+        wandb.log({"train/step": 1})  # rewards log with commit=False; the trainer's next log commits
+        summary = dict(run.summary)
+    finally:
+        wandb.finish()
+    good, wrong, offtopic = out[0::3], out[1::3], out[2::3]
+    assert good == [pytest.approx(1.0)] * len(recs)
+    assert wrong == [0.0] * len(recs)
+    assert all(x is not None and x < 0.5 for x in offtopic)
+    assert summary["hybrid/parse_failures"] == 0
+    assert summary["hybrid/outcome_mean"] == pytest.approx(2 / 3)
+    assert list(tmp_path.glob("wandb/offline-run-*/run-*.wandb"))  # the run was written to disk
