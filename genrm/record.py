@@ -12,6 +12,8 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Iterable, Iterator
 
+from genrm.verdict import flip_label  # the one A/B mapping used everywhere
+
 DOMAINS = ("general", "bias", "safety", "morality", "ethics")
 LABEL_KINDS = ("gold", "directional")
 RATIONALE_ORIGINS = ("human", "llm", "template", "none")
@@ -154,8 +156,6 @@ class PreferenceRecord:
     @property
     def label(self) -> str:
         """The pairwise label in judge terms: 'A>B' or 'B>A'."""
-        from genrm.verdict import flip_label  # the one A/B mapping used everywhere
-
         return "A>B" if self.chosen_position == "A" else flip_label("A>B")
 
     # -- serialisation ----------------------------------------------------------

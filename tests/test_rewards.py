@@ -257,7 +257,7 @@ def test_hybrid_reward_on_real_bbq_records_with_minilm_and_offline_wandb(shared_
     good, wrong, offtopic = out[0::3], out[1::3], out[2::3]
     assert good == [pytest.approx(1.0)] * len(recs)
     assert wrong == [0.0] * len(recs)
-    assert all(x is not None and x < 0.5 for x in offtopic)
+    assert offtopic == [0.0] * len(recs)  # no off-topic reason comes near a human unit
     assert summary["hybrid/parse_failures"] == 0
     assert summary["hybrid/outcome_mean"] == pytest.approx(2 / 3)
     assert list(tmp_path.glob("wandb/offline-run-*/run-*.wandb"))  # the run was written to disk
