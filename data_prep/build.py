@@ -5,22 +5,21 @@
 
 import sys
 
-from genrm.build import DEFAULTS, build, stats_markdown
-from genrm.config import RecipeError, load_recipe, to_container
+from genrm.build import BuildRecipe, build, stats_markdown
+from genrm.config import cli_main, load_recipe, to_dict
 from genrm.record import RecordError
 from genrm.units import DecomposeError
 
 
-def main(argv: list[str]) -> int:
-    try:
-        cfg = to_container(load_recipe(argv, defaults=DEFAULTS))
-        result = build(cfg)
-    except (RecipeError, RecordError, DecomposeError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+def run(argv: list[str]) -> int:
+    result = build(to_dict(load_recipe(argv, BuildRecipe)))
     print(stats_markdown(result.stats))
     print(f"wrote {result.output_dir} (train.jsonl, eval.jsonl, hf/, stats.json, stats.md)")
     return 0
+
+
+def main(argv: list[str]) -> int:
+    return cli_main(run, argv, errors=(RecordError, DecomposeError))
 
 
 if __name__ == "__main__":

@@ -16,8 +16,8 @@ import random
 import shutil
 import time
 from collections import Counter
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal, Optional
 
 from tqdm.auto import tqdm
 
@@ -26,18 +26,43 @@ from genrm.record import PreferenceRecord, prompt_key, to_dataset, write_jsonl
 from genrm.sources import SOURCES, get_source
 from genrm.units import make_decomposer, split_rule_based
 
-DEFAULTS: dict[str, Any] = {
-    "name": "mixture",
-    "seed": 0,
-    "output_dir": "outputs/data/${name}",
-    "overwrite": False,
-    "eval_fraction": 0.1,
-    "total_records": None,  # with weights: share of each source in the mixture
-    "position_balance": True,
-    "units": {"method": "rule", "min_units": 3, "max_units": 7, "max_retries": 2, "on_failure": "error", "backend": None},
-    "sources": [],
-}
-SOURCE_KEYS = {"name", "path", "max_records", "weight", "options"}
+
+@dataclass
+class UnitsConfig:
+    method: Literal["rule", "llm", "none"] = "rule"
+    min_units: int = 3
+    max_units: int = 7
+    max_retries: int = 2
+    on_failure: Literal["error", "rule"] = "error"
+    backend: Optional[dict[str, Any]] = None  # for method=llm: a `make_backend` config
+
+
+@dataclass
+class SourceSpec:
+    name: str
+    path: Optional[str] = None
+    max_records: Optional[int] = None
+    weight: float = 1.0
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class BuildRecipe:
+    """The data-build recipe schema (`data_prep/build.py recipe=...`)."""
+
+    name: str = "mixture"
+    seed: int = 0
+    output_dir: str = "outputs/data/${name}"
+    overwrite: bool = False
+    eval_fraction: float = 0.1
+    total_records: Optional[int] = None  # with weights: share of each source in the mixture
+    position_balance: bool = True
+    units: UnitsConfig = field(default_factory=UnitsConfig)
+    sources: list[SourceSpec] = field(default_factory=list)
+
+
+DEFAULTS: dict[str, Any] = asdict(BuildRecipe())
+SOURCE_KEYS = {f.name for f in fields(SourceSpec)}
 
 
 @dataclass

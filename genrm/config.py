@@ -1,62 +1,350 @@
-"""Recipes: plain YAML, overridden from the command line with `key=value` (OmegaConf).
+"""Recipes: plain YAML plus `key=value` overrides, validated against a typed schema.
 
-    python data_prep/build.py recipe=recipes/data/embedded_default.yaml seed=1 sources.0.max_records=100
+    python train/genrm.py recipe=recipes/smoke_cpu.yaml grpo.max_steps=4 seed=1
+
+A schema is a plain `@dataclass` (nested dataclasses, `list[Dataclass]`, `Literal[...]`
+choices, `Optional[...]`, `dict[str, Any]` for free-form parts). `load_recipe` reads the
+YAML with OmegaConf (so `${name}` interpolation works), applies the overrides, and builds
+the dataclass. Every problem is one `RecipeError` line naming the key:
+
+* an unknown key at any depth, in the file or an override, with a did-you-mean;
+* a wrong type: a bool must be a YAML bool (`true`), an int an int (`5`, not `5.0` or
+  `"5"`), a float any number;
+* a value outside a `Literal` choice, with a did-you-mean;
+* an impossible combination: a schema's `validate()` raises `RecipeError` naming the keys.
+
+Overrides use TRL/OmegaConf conventions: `a.b=1`, list items by index (`sources.0.x=1`),
+values parsed as YAML (`flag=true`, `xs=[1,2]`, `name=null`). A `str` field takes an
+override's raw text as is (`name=2024` is the string "2024").
 """
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import os
+import sys
+import types
+import typing
+from typing import Any, Callable, Literal, Sequence, TypeVar, Union
 
 import yaml
-from typing import Sequence
-
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+T = TypeVar("T")
+
 
 class RecipeError(ValueError):
-    pass
+    """A recipe or override is invalid. The message is one line and names the key."""
 
 
-def load_recipe(argv: Sequence[str], defaults: dict | None = None) -> DictConfig:
-    """`recipe=<path>` plus `key=value` overrides. Unknown keys are errors (typos must not pass silently);
-    a new key can be added on purpose with a leading `+`."""
-    args = list(argv)
-    recipe = None
-    overrides = []
-    for a in args:
-        if a.startswith("recipe="):
-            recipe = a.split("=", 1)[1]
-        elif "=" in a:
-            overrides.append(a)
-        else:
+# ----------------------------------------------------------------------------- argv
+
+
+def _split_argv(argv: Sequence[str]) -> tuple[str | None, list[tuple[str, str]]]:
+    recipe, overrides = None, []
+    for a in argv:
+        if "=" not in a:
             raise RecipeError(f"argument {a!r} is not key=value (usage: recipe=<path.yaml> key=value ...)")
-    if recipe is None:
-        raise RecipeError("missing recipe=<path.yaml>")
-    if not os.path.exists(recipe):
-        raise RecipeError(f"recipe not found: {recipe}")
+        key, raw = a.split("=", 1)
+        key = key.lstrip("+")  # '+' (Hydra's "add a key") is accepted; the schema decides what exists
+        if not key or any(not part for part in key.split(".")):
+            raise RecipeError(f"argument {a!r} has an empty key (usage: key=value)")
+        if key == "recipe":
+            recipe = raw
+        else:
+            overrides.append((key, raw))
+    return recipe, overrides
+
+
+def _read_yaml(path: str) -> DictConfig:
+    if not os.path.exists(path):
+        raise RecipeError(f"recipe not found: {path}")
+    if os.path.isdir(path):
+        raise RecipeError(f"recipe {path} is a directory, not a YAML file")
     try:
-        base = OmegaConf.create(defaults or {})
-        cfg = OmegaConf.merge(base, OmegaConf.load(recipe))
-    except (OmegaConfBaseException, yaml.YAMLError) as e:
-        raise RecipeError(f"{recipe}: {e}") from None
-    missing = object()
-    for o in overrides:
-        key, raw = o.split("=", 1)
-        add = key.startswith("+")
-        key = key.lstrip("+")
-        try:
-            value = yaml.safe_load(raw) if raw else ""
-        except yaml.YAMLError as e:
-            raise RecipeError(f"override {o!r}: value is not valid YAML ({e})") from None
-        if not add and OmegaConf.select(cfg, key, default=missing) is missing:
-            raise RecipeError(f"unknown key {key!r} in override {o!r} (prefix it with '+' to add a new key)")
-        try:
-            OmegaConf.update(cfg, key, value, merge=True)
-        except OmegaConfBaseException as e:
-            raise RecipeError(f"override {o!r}: {e}".split("\n")[0]) from None
-    return cfg
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except UnicodeDecodeError as e:
+        raise RecipeError(f"{path}: not UTF-8 text (byte {e.start})") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else path
+        raise RecipeError(f"{where}: invalid YAML ({getattr(e, 'problem', None) or e})") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise RecipeError(f"{path}: a recipe must be a mapping of keys, not a {type(data).__name__}")
+    try:
+        return OmegaConf.create(data)
+    except OmegaConfBaseException as e:
+        raise RecipeError(f"{path}: {_first_line(e)}") from None
 
 
-def to_container(cfg: DictConfig) -> dict:
-    return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+def _first_line(e: Exception) -> str:
+    return str(e).strip().split("\n")[0]
+
+
+def _parse_value(key: str, raw: str) -> Any:
+    if raw == "":
+        return ""
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw  # not YAML: keep the text (a str field may want it; others will say so)
+
+
+def _apply_override(cfg: Any, key: str, raw: str) -> None:
+    """Set `key` (dotted, list items by index) in a plain nested dict/list."""
+    parts = key.split(".")
+    node = cfg
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if isinstance(node, list):
+            if not part.lstrip("-").isdigit():
+                raise RecipeError(f"override {key}: '{'.'.join(parts[:i]) or key}' is a list; index it with a number")
+            idx = int(part)
+            if not -len(node) <= idx < len(node):
+                raise RecipeError(f"override {key}: index {idx} is out of range ('{'.'.join(parts[:i])}' has {len(node)} items)")
+            if last:
+                node[idx] = _Raw(raw)
+            else:
+                node = node[idx]
+            continue
+        if not isinstance(node, dict):
+            raise RecipeError(f"override {key}: '{'.'.join(parts[:i])}' is a value, not a section")
+        if last:
+            node[part] = _Raw(raw)
+        else:
+            node = node.setdefault(part, {})
+            if node is None:
+                node = {}
+                _set_path(cfg, parts[: i + 1], node)
+
+
+def _set_path(cfg: Any, parts: list[str], value: Any) -> None:
+    node = cfg
+    for p in parts[:-1]:
+        node = node[int(p)] if isinstance(node, list) else node[p]
+    node[int(parts[-1]) if isinstance(node, list) else parts[-1]] = value
+
+
+class _Raw(str):
+    """An override's text, kept until the schema says which type the field wants."""
+
+
+# --------------------------------------------------------------------------- schema
+
+
+def _origin(tp: Any) -> Any:
+    return typing.get_origin(tp)
+
+
+def _is_optional(tp: Any) -> tuple[bool, Any]:
+    if _origin(tp) in (Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) < len(typing.get_args(tp)):
+            return True, (args[0] if len(args) == 1 else Union[tuple(args)])
+    return False, tp
+
+
+def _describe(tp: Any) -> str:
+    if dataclasses.is_dataclass(tp):
+        return "a section (mapping)"
+    if _origin(tp) is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if _origin(tp) in (list, Sequence, tuple):
+        return "a list"
+    if _origin(tp) is dict or tp is dict:
+        return "a mapping"
+    names = {bool: "a bool (true/false)", int: "an int", float: "a number", str: "a string"}
+    if tp in names:
+        return names[tp]
+    if _origin(tp) in (Union, types.UnionType):
+        return " or ".join(_describe(a) for a in typing.get_args(tp))
+    return getattr(tp, "__name__", str(tp))
+
+
+def _did_you_mean(word: str, choices: Sequence[str]) -> str:
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _convert(value: Any, tp: Any, key: str) -> Any:
+    """`value` checked (strictly) and converted to `tp`; `key` names it in errors."""
+    raw = isinstance(value, _Raw)
+    if raw:
+        if tp is str or (_is_optional(tp)[1] is str and value != "null"):
+            return str(value)
+        value = _parse_value(key, str(value))
+    optional, inner = _is_optional(tp)
+    if value is None:
+        if optional or tp is Any:
+            return None
+        raise RecipeError(f"key '{key}' must be {_describe(tp)}, not null")
+    tp = inner
+    if tp is Any:
+        return value
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise RecipeError(f"key '{key}' must be {_describe(tp)}, got {value!r}")
+        return _build(tp, value, key)
+    origin = _origin(tp)
+    if origin is Literal:
+        choices = typing.get_args(tp)
+        if value not in choices or isinstance(value, bool) != any(isinstance(c, bool) for c in choices if c == value):
+            raise RecipeError(
+                f"key '{key}' is {value!r}; must be {_describe(tp)}" + _did_you_mean(value, [str(c) for c in choices])
+            )
+        return value
+    if origin in (list, tuple, Sequence):
+        if not isinstance(value, (list, tuple)):
+            raise RecipeError(f"key '{key}' must be a list, got {value!r}")
+        (item_tp, *_) = typing.get_args(tp) or (Any,)
+        return [_convert(v, item_tp, f"{key}.{i}") for i, v in enumerate(value)]
+    if origin is dict or tp is dict:
+        if not isinstance(value, dict):
+            raise RecipeError(f"key '{key}' must be a mapping, got {value!r}")
+        args = typing.get_args(tp)
+        val_tp = args[1] if len(args) == 2 else Any
+        return {str(k): _convert(v, val_tp, f"{key}.{k}") for k, v in value.items()}
+    if origin in (Union, types.UnionType):
+        for alt in typing.get_args(tp):
+            try:
+                return _convert(value, alt, key)
+            except RecipeError:
+                continue
+        raise RecipeError(f"key '{key}' must be {_describe(tp)}, got {value!r}")
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise RecipeError(f"key '{key}' must be a bool (true or false), got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise RecipeError(f"key '{key}' must be an int, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise RecipeError(f"key '{key}' must be a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise RecipeError(f"key '{key}' must be a string, got {value!r} (quote it in YAML)")
+        return value
+    raise RecipeError(f"key '{key}': unsupported schema type {tp!r}")  # a schema bug, not user input
+
+
+def _build(schema: type[T], data: dict, prefix: str = "") -> T:
+    hints = typing.get_type_hints(schema)
+    fields = {f.name: f for f in dataclasses.fields(schema) if f.init}
+    for k in data:
+        if k not in fields:
+            where = f"{prefix}.{k}" if prefix else str(k)
+            close = difflib.get_close_matches(str(k), list(fields), n=1, cutoff=0.6)
+            hint = f" (did you mean '{prefix + '.' if prefix else ''}{close[0]}'?)" if close else ""
+            raise RecipeError(f"unknown key '{where}'{hint}")
+    kwargs = {}
+    for name, f in fields.items():
+        key = f"{prefix}.{name}" if prefix else name
+        if name in data:
+            kwargs[name] = _convert(data[name], hints[name], key)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise RecipeError(f"missing required key '{key}'")
+    obj = schema(**kwargs)
+    check = getattr(obj, "validate", None)
+    if callable(check):
+        check()
+    return obj
+
+
+def from_dict(schema: type[T], data: dict, prefix: str = "") -> T:
+    """A schema instance from a plain dict, with the same checks as a recipe file."""
+    return _build(schema, data, prefix)
+
+
+# ----------------------------------------------------------------------------- load
+
+
+def load_recipe(argv: Sequence[str], schema: type[T]) -> T:
+    """`recipe=<path.yaml>` plus `key=value` overrides -> a validated `schema` instance.
+    Without `recipe=`, the schema's defaults and the overrides alone make the recipe."""
+    recipe, overrides = _split_argv(argv)
+    cfg = _read_yaml(recipe) if recipe is not None else OmegaConf.create({})
+    try:
+        plain = OmegaConf.to_container(cfg, resolve=False)
+    except OmegaConfBaseException as e:
+        raise RecipeError(f"{recipe}: {_first_line(e)}") from None
+    for key, raw in overrides:
+        _apply_override(plain, key, raw)
+    # Interpolation (`${name}`) resolves after the overrides, so they take part in it.
+    try:
+        resolved = OmegaConf.to_container(OmegaConf.create(_strip_raw(plain)), resolve=True)
+    except OmegaConfBaseException as e:
+        raise RecipeError(f"{recipe or 'overrides'}: {_interp_message(e)}") from None
+    resolved = _restore_raw(plain, resolved)
+    return _build(schema, resolved)
+
+
+def _strip_raw(x: Any) -> Any:
+    if isinstance(x, _Raw):
+        v = _parse_value("", str(x))
+        return v if isinstance(v, (str, int, float, bool, type(None), list, dict)) else str(x)
+    if isinstance(x, dict):
+        return {k: _strip_raw(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_strip_raw(v) for v in x]
+    return x
+
+
+def _restore_raw(plain: Any, resolved: Any) -> Any:
+    """Overrides come back as `_Raw` text so str fields keep what was typed."""
+    if isinstance(plain, _Raw):
+        if isinstance(resolved, str) and "${" in plain:
+            return resolved
+        return plain
+    if isinstance(plain, dict) and isinstance(resolved, dict):
+        return {k: _restore_raw(plain.get(k), v) for k, v in resolved.items()}
+    if isinstance(plain, list) and isinstance(resolved, list):
+        return [_restore_raw(p, r) for p, r in zip(plain, resolved)]
+    return resolved
+
+
+def _interp_message(e: OmegaConfBaseException) -> str:
+    key = getattr(e, "full_key", None)
+    msg = _first_line(e)
+    return f"key '{key}': {msg}" if key else msg
+
+
+def to_dict(obj: Any) -> dict:
+    """A schema instance as plain data (for saving and logging)."""
+    return dataclasses.asdict(obj)
+
+
+def dump_recipe(obj: Any, path: str) -> None:
+    """Write the fully resolved recipe as YAML (loadable again with `recipe=<path>`)."""
+    with open(path, "w", encoding="utf-8") as f:
+        yaml.safe_dump(to_dict(obj), f, sort_keys=False, allow_unicode=True)
+
+
+# ------------------------------------------------------------------------------ CLI
+
+
+def cli_main(fn: Callable[[list[str]], int | None], argv: Sequence[str] | None = None,
+             errors: tuple[type[BaseException], ...] = ()) -> int:
+    """Run an entry point: user errors (RecipeError, ValueError subclasses passed in
+    `errors`, OSError) become one `error: ...` line and exit code 2. Set GENRM_DEBUG=1
+    (or pass --debug) for the traceback."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = os.environ.get("GENRM_DEBUG", "") not in ("", "0") or "--debug" in args
+    args = [a for a in args if a != "--debug"]
+    try:
+        return int(fn(args) or 0)
+    except (RecipeError, *errors) as e:  # noqa: B030
+        if debug:
+            raise
+        print(f"error: {_first_line(e)}", file=sys.stderr)
+        return 2
+
+
+__all__ = ["RecipeError", "load_recipe", "from_dict", "to_dict", "dump_recipe", "cli_main"]

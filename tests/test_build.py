@@ -152,7 +152,7 @@ def _bad_cases(tmp: Path):
         ("no sources", "sources: []\n", [], r"lists no sources"),
         ("bad weight", src(good, "    weight: -1\n"), [], r"field 'weight': must be a positive number"),
         ("bad cap", src(good, "    max_records: 0\n"), [], r"field 'max_records': must be a positive integer"),
-        ("unknown source key", src(good, "    wieght: 1\n"), [], r"sources\[0\]: unknown keys \['wieght'\]"),
+        ("unknown source key", src(good, "    wieght: 1\n"), [], r"unknown key 'sources.0.wieght' \(did you mean 'sources.0.weight'\?\)"),
         ("bad domain option", src(good, "    options: {domain: politics}\n"), [], r"field 'domain'"),
         ("bad eval fraction", src(good), ["eval_fraction=1.5"], r"field 'eval_fraction': must be in \[0, 1\)"),
         ("unknown override", src(good), ["evl_fraction=0.1"], r"unknown key 'evl_fraction'"),
