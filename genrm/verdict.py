@@ -1,29 +1,54 @@
 """Verdict parsing, reason extraction and A/B flipping for pairwise judges.
 
+Each style has one *final* verdict form: rationale style ``\\boxed{A>>B|A>B|A=B|B>A|B>>A}``,
+answer-tag style ``<answer>[[A]]</answer>`` (``[[B]]``; ``[[C]]`` and ``[[TIE]]`` read as a
+tie: the prompt asks for a forced choice, but MT-Bench-style judges emit ties).
+
 Parsing rules (both styles):
 
-* The verdict must be the last thing in the output. After it only a "tail" may
-  follow: whitespace, punctuation ``. ! ; : , ) ] " ' ` * _ $``, LaTeX closers
-  ``\\]`` / ``\\)``, closing tags (``</answer>``, ``</s>``) and end-of-sequence
-  markers (``<|im_end|>``, ``<|endoftext|>``, ``<eos>``, ...).
-* Every verdict mention in the output counts. Two or more *different* verdicts
-  anywhere make the output invalid (a judge cannot hedge with one verdict in the
-  reasoning and another at the end); the same verdict repeated is fine.
-  "Different" is strict: ``A>B`` and ``A>>B`` differ.
-* A malformed verdict mention anywhere (``\\boxed{A>>>B}``, ``\\boxed{}``,
-  nested braces, an ``<answer>`` tag without a valid ``[[X]]``) makes the output
-  invalid: it is an attempted verdict that cannot be read.
-* Letters are case-insensitive (``\\boxed{a>b}`` reads as ``A>B``); whitespace
-  inside the verdict is ignored (``\\boxed{ A > B }``). Nothing else is lenient.
+* The final verdict must be the last thing in the output. After it only whitespace
+  and known end-of-turn tokens (`EOT_TOKENS`: ``<|im_end|>``, ``<|endoftext|>``,
+  ``</s>``, ``<|eot_id|>``, ``<end_of_turn>``, ``<|end|>``, ...) may follow, plus the
+  closers of markup wrapped around the verdict (``$``, ``\\]``, ``\\)``, ``*``, ``_``,
+  a backtick, ``)``, ``]``, ``.``, ``!``), which hold no letters. Any other
+  ``<...>`` token or word after the verdict makes the output invalid: free text
+  cannot hide after the verdict (``\\boxed{A>B}<|actually B is better|>``).
+* Every verdict expression in the output counts, wherever it is (also in a
+  ``<think>`` block, a reason, math or code). If one disagrees with the final
+  verdict the output is invalid: a judge cannot hedge with one verdict in the
+  text and another at the end. The same verdict repeated is fine. Verdict
+  expressions are, and only these (checked for both styles):
 
-rationale style: verdicts are ``\\boxed{A>>B|A>B|A=B|B>A|B>>A}``; other markup
-(``[[A]]``) is ignored.
-answer-tag style: the final verdict is ``<answer>[[A]]</answer>`` or ``[[B]]``;
-``[[C]]`` and ``[[TIE]]`` read as a tie (the prompt asks for a forced choice, but
-MT-Bench-style judges emit ties). Bare ``[[A]]``/``[[B]]`` mentions outside the
-tag count for the conflict rule. ``\\boxed{}`` is ignored.
+  - ``\\boxed{X}`` with X a verdict label. In the rationale style two boxes must
+    carry the *same label* (``A>B`` and ``A>>B`` differ); everywhere else only the
+    winner (A, B or tie) has to agree, since the other forms carry no strength;
+  - ``[[A]]``, ``[[B]]``, ``[[C]]``, ``[[TIE]]`` (any case);
+  - an explicit comparison of the two letters: uppercase ``A`` and ``B`` as whole
+    tokens, optionally written "Response A"/"Assistant A"/"Output A", around one of
+    ``>> > = < <<`` (or ``≫ ≻ ≺ ≪``), with any spacing: ``A>B``, ``B >> A``,
+    ``Response A = Response B``, ``A<B`` (read as B>A). Per-criterion comparisons
+    ("accuracy: B>A") count too;
+  - a verdict phrase naming a response: "verdict", "decision", "judg(e)ment",
+    "winner", "preference", "final/overall/my choice" or "better/preferred/winning
+    response" (any case), then ``:``, ``=``, a dash or "is", then "A", "B",
+    "Response A" (uppercase letter, not "A's", not "A tie") or "tie":
+    "Final verdict: B", "**Verdict:** Response A", "The winner is B";
+  - an ``<answer>...</answer>`` tag (in the rationale style: one holding just a
+    letter, "Response A" or "tie", besides the forms above).
 
-`Verdict.raw` is the canonical verdict label found ("A>>B", "A=B", "[[A]]",
+  Not verdict expressions, so free to use in reasons: prose comparisons ("Response A
+  is better because ...", "B is more accurate"), lowercase letters (``a > b`` in
+  math), letters inside words, and words like "answer" ("Response A's final answer:
+  B" is about the task, not the verdict). Known false positive, accepted: variables
+  named ``A`` and ``B`` compared in uppercase ("since A > B") against a verdict that
+  says otherwise; a judge can name them differently, a hedge could not be told apart.
+* A malformed final-form mention anywhere (``\\boxed{A>>>B}``, ``\\boxed{}``, nested
+  braces in the rationale style; an ``<answer>`` tag without a valid ``[[X]]`` in the
+  answer-tag style) makes the output invalid: an attempted verdict that cannot be read.
+* Letters in the final form are case-insensitive (``\\boxed{a>b}`` reads as ``A>B``);
+  whitespace inside it is ignored (``\\boxed{ A > B }``). Nothing else is lenient.
+
+`Verdict.raw` is the canonical final verdict label ("A>>B", "A=B", "[[A]]",
 "[[TIE]]"), or None when the output is invalid.
 """
 
@@ -64,10 +89,30 @@ _BOXED = re.compile(r"\\boxed\s*\{([^{}]*)\}")
 _ANSWER_OPEN = re.compile(r"<answer>", re.I)
 _ANSWER = re.compile(r"<answer>(.*?)</answer>", re.I | re.S)
 _TAG = re.compile(r"\[\[\s*([A-Za-z]+)\s*\]\]")
-_TAIL = re.compile(
-    r"(?:\s|[.!;:,)\]\"'`*_$]|\\\]|\\\)|</[A-Za-z_]+>|<\|[^<>|]{1,40}\|>|<eos>|<end_of_turn>)*\Z",
+
+# End-of-turn tokens of common chat templates (ChatML, GPT-2/Qwen, Llama 2/3, Gemma,
+# Phi-3, gpt-oss, DeepSeek, Command R): besides whitespace, the only text allowed
+# after the final verdict.
+EOT_TOKENS = (
+    "<|im_end|>", "<|endoftext|>", "</s>", "<|eot_id|>", "<|end_of_text|>", "<end_of_turn>",
+    "<eos>", "<|end|>", "<|return|>", "<\uff5cend\u2581of\u2581sentence\uff5c>", "<|END_OF_TURN_TOKEN|>",
 )
-_EOS_TOKENS = re.compile(r"<\|[^<>|]{1,40}\|>|<eos>|<end_of_turn>|</s>")
+_TAIL = re.compile(r"(?:\s|" + "|".join(map(re.escape, EOT_TOKENS)) + r"|[.!)\]`*_$]|\\\]|\\\))*\Z")
+# Any special-token-looking marker, dropped from reasons (not allowed after the verdict).
+_EOS_TOKENS = re.compile("|".join(map(re.escape, EOT_TOKENS)) + r"|<\|[^<>|]{1,40}\|>")
+
+_SIDE = r"(?<![\w])(?:(?:Response|Assistant|Output)\s+)?([AB])(?![\w])"
+_COMPARISON = re.compile(_SIDE + r"[ \t]*(>>|≫|>|≻|=|<<|≪|<|≺)[ \t]*" + _SIDE + r"(?![ \t]*>)")  # not "<B>" markup
+_OPS = {">>": ">>", "≫": ">>", ">": ">", "≻": ">", "=": "=", "<<": "<<", "≪": "<<", "<": "<", "≺": "<"}
+_VERDICT_PHRASE = re.compile(
+    r"\b(?:(?:(?:final|overall|my)\s+)?(?:verdict|decision|judge?ment|winner|preference)"
+    r"|(?:final|overall|my)\s+choice|(?:better|preferred|winning)\s+(?:response|assistant|output))"
+    r"\s*(?:\*\*|__)?\s*(?::|=|-|–|—|\bis\b)\s*[*_]*\s*"
+    r"(?:(?:(?:the\s+)?(?:response|assistant|output)\s+)?((?-i:[AB]))(?![\w'’])(?![ \t]*[<>=≫≻≪≺])(?!\s+(?:tie|draw)\b)"
+    r"|(tie|draw)\b)",
+    re.I,
+)
+_BARE_ANSWER = re.compile(r"(?:(?:Response|Assistant|Output)\s+)?([AB])|(tie)", re.I)
 
 
 @dataclass
@@ -95,6 +140,45 @@ def _norm_boxed(content: str) -> str:
     return re.sub(r"\s+", "", content).upper()
 
 
+def _blank(text: str, spans: list[tuple[int, int]]) -> str:
+    """Spaces over the given spans (positions stay valid)."""
+    parts, pos = [], 0
+    for s, e in sorted(spans):
+        parts += [text[pos:s], " " * (e - s)]
+        pos = e
+    return "".join(parts) + text[pos:]
+
+
+def _comparison_winner(left: str, op: str, right: str) -> str | None:
+    if left == right:
+        return None  # "A=A" compares nothing
+    op = _OPS[op]
+    if op == "=":
+        return "tie"
+    return left if op in (">", ">>") else right
+
+
+def _loose_winners(text: str) -> list[str]:
+    """Winners named by the verdict expressions of `text` other than \\boxed{} and
+    <answer> tags (the caller blanks those): [[X]], comparisons, verdict phrases."""
+    out = []
+    for m in _TAG.finditer(text):
+        lab = f"[[{m.group(1).upper()}]]"
+        if lab in TAG_LABELS:
+            out.append(_MEANING[lab][0])
+    for m in _COMPARISON.finditer(text):
+        w = _comparison_winner(m.group(1), m.group(2), m.group(3))
+        if w:
+            out.append(w)
+    for m in _VERDICT_PHRASE.finditer(text):
+        out.append(m.group(1) or "tie")
+    return out
+
+
+def _valid_boxes(text: str) -> list[re.Match]:
+    return [m for m in _BOXED.finditer(text) if _norm_boxed(m.group(1)) in BOXED_LABELS]
+
+
 def _parse_boxed(text: str) -> tuple[str | None, str | None]:
     """(label, error) for the rationale style."""
     matches = list(_BOXED.finditer(text))
@@ -105,11 +189,18 @@ def _parse_boxed(text: str) -> tuple[str | None, str | None]:
     labels = [_norm_boxed(m.group(1)) for m in matches]
     if any(lab not in BOXED_LABELS for lab in labels):
         return None, "malformed verdict"
-    if len(set(labels)) > 1:
+    final = labels[-1]
+    rest = _blank(text, [m.span() for m in matches])
+    others = _loose_winners(rest)
+    for b in _ANSWER.finditer(rest):
+        m = _BARE_ANSWER.fullmatch(b.group(1).strip(" \t\n*_."))
+        if m:
+            others.append(m.group(1) or "tie")
+    if len(set(labels)) > 1 or any(w != _MEANING[final][0] for w in others):
         return None, "conflicting verdicts"
     if not _at_end(text, matches[-1].end()):
         return None, "verdict not at end"
-    return labels[-1], None
+    return final, None
 
 
 def _parse_tag(text: str) -> tuple[str | None, str | None]:
@@ -127,14 +218,10 @@ def _parse_tag(text: str) -> tuple[str | None, str | None]:
             return None, "malformed verdict"
         labels.append(lab)
     final = labels[-1]
-    # Bare [[X]] mentions outside the tags count for the conflict rule.
-    outside = _ANSWER.sub(" ", text)
-    for m in _TAG.finditer(outside):
-        lab = f"[[{m.group(1).upper()}]]"
-        if lab in TAG_LABELS:
-            labels.append(lab)
-    winners = {_MEANING[lab][0] for lab in labels}  # [[C]] and [[TIE]] are the same verdict
-    if len(winners) > 1:
+    boxes = _valid_boxes(text)
+    winners = [_MEANING[lab][0] for lab in labels] + [_MEANING[_norm_boxed(m.group(1))][0] for m in boxes]
+    winners += _loose_winners(_blank(text, [b.span() for b in blocks] + [m.span() for m in boxes]))
+    if any(w != _MEANING[final][0] for w in winners):  # [[C]] and [[TIE]] are the same verdict
         return None, "conflicting verdicts"
     if not _at_end(text, blocks[-1].end()):
         return None, "verdict not at end"

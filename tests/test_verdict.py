@@ -1,9 +1,12 @@
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from genrm.verdict import (
     BOXED_LABELS,
+    EOT_TOKENS,
     Verdict,
     extract_reasons,
     flip_label,
@@ -15,12 +18,22 @@ from genrm.verdict import (
 
 MEANING = {"A>>B": ("A", 2), "A>B": ("A", 1), "A=B": ("tie", 0), "B>A": ("B", 1), "B>>A": ("B", 2)}
 
-# Reasoning text that holds no verdict markup of either style.
+# A conservative oracle, independent of the parser: text that could hold a verdict
+# expression of any kind (markup, a comparison of A and B, a verdict phrase).
+MAYBE_VERDICT = re.compile(
+    r"\\boxed|<answer|\[\[|[AB]\s*[<>=≫≻≪≺]|[<>=≫≻≪≺]\s*[AB]|verdict|decision|judg|winner|preference|choice"
+    r"|better|preferred|winning",
+    re.I,
+)
+# Reasoning text that holds no verdict expression.
 reasoning = st.text(
     alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=300
-).filter(lambda t: "\\boxed" not in t and "<answer" not in t.lower() and "[[" not in t)
+).filter(lambda t: not MAYBE_VERDICT.search(t))
 labels = st.sampled_from(BOXED_LABELS)
+EOT = ["<|im_end|>", "<|endoftext|>", "</s>", "<|eot_id|>", "<end_of_turn>", "<|end|>", "<eos>"]
 tails = st.sampled_from(["", "\n", "  \n\n", ".", "<|im_end|>", "</s>", " <|endoftext|>\n", "$.", "**", "\n<eos>"])
+# Whitespace and known end-of-turn tokens in any order and number.
+eot_tails = st.lists(st.sampled_from(EOT + [" ", "\n", "\t"]), max_size=6).map("".join)
 
 
 # -- property-based -------------------------------------------------------------
@@ -56,6 +69,72 @@ def test_two_different_verdicts_anywhere_are_invalid(before, first, second, midd
 def test_answer_tag_style_property(text, letter, tail):
     v = parse_verdict(f"{text}\n<answer>[[{letter}]]</answer>{tail}", style="answer-tag")
     assert (v.winner, v.strength, v.raw) == (letter, 1, f"[[{letter}]]")
+
+
+@settings(max_examples=200, deadline=None)
+@given(reasoning, labels, eot_tails)
+def test_whitespace_and_end_of_turn_tokens_may_follow_the_verdict(text, label, tail):
+    assert parse_verdict(f"{text}\n\\boxed{{{label}}}{tail}").raw == label
+    assert parse_verdict(f"{text}\n<answer>[[A]]</answer>{tail}", style="answer-tag").raw == "[[A]]"
+
+
+def _has_free_text(tail: str) -> bool:
+    return re.search(r"[^\W_]", re.sub("|".join(map(re.escape, EOT_TOKENS)), "", tail)) is not None
+
+
+@settings(max_examples=300, deadline=None)
+@given(reasoning, labels, eot_tails, st.text(min_size=1, max_size=40).filter(_has_free_text))
+def test_any_free_text_after_the_verdict_is_invalid(text, label, eot, tail):
+    # Also when wrapped as a special token or hidden behind end-of-turn tokens.
+    for after in (tail, f"<|{tail}|>", f"{eot}{tail}", f"<{tail}>"):
+        assert parse_verdict(f"{text}\n\\boxed{{{label}}}{after}").winner == "invalid"
+        assert parse_verdict(f"{text}\n<answer>[[B]]</answer>{after}", style="answer-tag").winner == "invalid"
+
+
+def _expressions(letter: str, other: str) -> list[str]:
+    return [
+        f"{letter}>{other}", f"{letter} >> {other}", f"Response {letter} > Response {other}", f"{other}<{letter}",
+        f"{other} << {letter}", f"{letter} ≻ {other}", f"[[{letter}]]", f"[[{letter.lower()}]]",
+        f"Final verdict: {letter}", f"**Verdict:** Response {letter}", f"The winner is {letter}.",
+        f"My decision - Assistant {letter}", f"Final verdict: {letter}>{other}",
+    ]
+
+
+# (a verdict expression outside the final form, the winner it names)
+EXPRESSIONS = (
+    [(e, "A") for e in _expressions("A", "B")]
+    + [(e, "B") for e in _expressions("B", "A")]
+    + [(e, "tie") for e in ("A=B", "B = A", "Response A = Response B", "[[TIE]]", "[[C]]", "Final verdict: tie")]
+)
+# Forms only the rationale style reads loosely (the answer-tag style parses its own tags strictly).
+RATIONALE_ONLY = [("<answer>A</answer>", "A"), ("<answer> Response B </answer>", "B"), ("<answer>[[B]]</answer>", "B")]
+
+
+def _insert(text: str, k: int, expr: str) -> str:
+    k = min(k, len(text))
+    return f"{text[:k]}\n{expr}\n{text[k:]}"
+
+
+@settings(max_examples=400, deadline=None)
+@given(reasoning, st.integers(0, 300), st.sampled_from(EXPRESSIONS + RATIONALE_ONLY), labels, tails)
+def test_a_verdict_expression_that_disagrees_with_the_box_invalidates(text, k, expr_winner, label, tail):
+    expr, winner = expr_winner
+    v = parse_verdict(_insert(text, k, expr) + f"\n\\boxed{{{label}}}{tail}")
+    if winner == MEANING[label][0]:
+        assert (v.raw, v.error) == (label, None)
+    else:
+        assert (v.winner, v.raw, v.error) == ("invalid", None, "conflicting verdicts")
+
+
+@settings(max_examples=300, deadline=None)
+@given(reasoning, st.integers(0, 300), st.sampled_from(EXPRESSIONS), st.sampled_from(["A", "B", "TIE"]), tails)
+def test_answer_tag_style_conflict_property(text, k, expr_winner, tag, tail):
+    expr, winner = expr_winner
+    v = parse_verdict(_insert(text, k, expr) + f"\n<answer>[[{tag}]]</answer>{tail}", style="answer-tag")
+    if winner == {"A": "A", "B": "B", "TIE": "tie"}[tag]:
+        assert v.raw == f"[[{tag}]]"
+    else:
+        assert (v.winner, v.error) == ("invalid", "conflicting verdicts")
 
 
 @given(st.sampled_from(BOXED_LABELS + ("A", "B", "tie", "invalid", "[[A]]", "[[B]]", "[[TIE]]")))
@@ -117,6 +196,84 @@ def test_adversarial_rationale_style(text, winner, raw):
         assert v.error
 
 
+# Only whitespace and known end-of-turn tokens (and markup closers) may follow the verdict.
+TAILS = [
+    ("\\boxed{A>B}<|actually B is better|>", False),
+    ("\\boxed{A>B}<|B|>", False),
+    ("\\boxed{A>B}<B>", False),
+    ("\\boxed{A>B} (B)", False),
+    ("\\boxed{A>B}</answer>", False),
+    ("\\boxed{A>B}<|im_end|>x", False),
+    ("\\boxed{A>B}\n---", False),
+    ("\\boxed{A>B}<|im_end|><|endoftext|>", True),
+    ("\\boxed{A>B}<|eot_id|>", True),
+    ("\\boxed{A>B}<|end|>", True),
+    ("\\boxed{A>B}<end_of_turn>\n<eos>", True),
+    ("\\boxed{A>B}</s>", True),
+    ("\\boxed{A>B}<\uff5cend\u2581of\u2581sentence\uff5c>", True),
+    ("$\\boxed{A>B}$.", True),
+    ("**\\boxed{A>B}**", True),
+]
+
+
+@pytest.mark.parametrize("text,valid", TAILS)
+def test_what_may_follow_the_verdict(text, valid):
+    v = parse_verdict("1. A is right.\n" + text)
+    assert v.valid is valid
+    if not valid:
+        assert v.error == "verdict not at end"
+
+
+# Verdict expressions outside the box: (text before a final \boxed{A>B}, valid?)
+CONFLICTS = [
+    ("Final verdict: B>A", False),
+    ("[[B]]", False),
+    ("[[b]]", False),
+    ("[[TIE]]", False),
+    ("1. B>>A in tone.", False),
+    ("1. Accuracy: B > A.", False),
+    ("Response B > Response A overall.", False),
+    ("A<B", False),
+    ("A ≺ B", False),
+    ("A = B in length.", False),
+    ("**Final Verdict:** Response B", False),
+    ("**Final verdict**: B", False),
+    ("Final verdict:\n\nResponse B", False),
+    ("The winner is B.", False),
+    ("The better response is Assistant B.", False),
+    ("My decision: tie", False),
+    ("<answer>B</answer>", False),
+    ("<answer>[[B]]</answer>", False),
+    ("<think>B>A? No.</think>", False),
+    ("[[A]]", True),
+    ("B<A", True),
+    ("Final verdict: A>B.", True),  # the same winner; strength only has to agree between boxes
+    ("Final verdict: Response A", True),
+    ("<answer>Response A</answer>", True),
+    # Not verdict expressions: prose, lowercase math, the task's own answers.
+    ("1. Response B is better formatted, but Response A is correct.", True),
+    ("1. Response B is more fluent; B reads better than A.", True),
+    ("1. Response A's final answer: B, the correct option.", True),
+    ("1. Response B wrongly claims a > b for all reals, and b=a fails too.", True),
+    ("1. In my judgment, Response B is weaker.", True),
+    ("1. Response B misreads the verdict of the court.", True),
+    ("1. Response B's decision: to skip the proof.", True),
+    ("Verdict: A tie is not warranted here.", True),
+    ("1. The AB test in Response B compares BA>AB wrongly.", True),
+    ("1. Response B cites [[Wikipedia]] links.", True),
+    ("1. Response B uses <B>bold</B> and A<B> tags.", True),
+]
+
+
+@pytest.mark.parametrize("before,valid", CONFLICTS)
+def test_verdict_expressions_outside_the_box(before, valid):
+    v = parse_verdict(f"{before}\n\\boxed{{A>B}}")
+    if valid:
+        assert (v.raw, v.error) == ("A>B", None)
+    else:
+        assert (v.winner, v.error) == ("invalid", "conflicting verdicts")
+
+
 @pytest.mark.parametrize("text", [None, "", "   \n", "<|im_end|>"])
 def test_empty_outputs_are_invalid(text):
     v = parse_verdict(text)
@@ -136,7 +293,16 @@ ANSWER_TAG = [
     ("<answer>[[D]]</answer>", "invalid", 0),
     ("<answer>[[A]]", "invalid", 0),
     ("[[A]]", "invalid", 0),  # the tag is required
-    ("reasons \\boxed{B>A}\n<answer>[[A]]</answer>", "A", 1),  # boxed is not this style's markup
+    ("reasons \\boxed{A>B}\n<answer>[[A]]</answer>", "A", 1),  # an agreeing box is fine
+    ("reasons \\boxed{B>A}\n<answer>[[A]]</answer>", "invalid", 0),  # a disagreeing box is a hedge
+    ("reasons \\boxed{A>>>B}\n<answer>[[A]]</answer>", "A", 1),  # a malformed box is not this style's verdict
+    ("1. B>A on style.\n<answer>[[A]]</answer>", "invalid", 0),
+    ("Final verdict: Response B\n<answer>[[A]]</answer>", "invalid", 0),
+    ("Final verdict: Response A\n<answer>[[A]]</answer>", "A", 1),
+    ("A=B on tone.\n<answer>[[TIE]]</answer>", "tie", 0),
+    ("<answer>[[A]]</answer><|actually B is better|>", "invalid", 0),
+    ("<answer>[[A]]</answer></answer>", "invalid", 0),
+    ("<answer>[[B]]</answer>\n<|eot_id|>", "B", 1),
 ]
 
 
