@@ -1,0 +1,141 @@
+"""Recompute every metric from saved per-item results, without running a model.
+
+Formats (`format=`):
+- `genrm`: this project's results directory (or one of its per-item JSONL files).
+- `judgebench`: JudgeBench's published outputs; rows `pair_id, label, source,
+  judgments` (a list, or its Python-literal string, of dicts with `decision`).
+- `rm_bench`: RM-Bench result rows `{id, domain, score_chosen[3], score_rejected[3]}`.
+- `bbq_picks`: rows `{category, example_id, pick}`; `bbq_dir` holds the canonical BBQ files.
+
+All scores are percentages (0-100) except BBQ's s_DIS and s_AMB (-100..100).
+"""
+
+from __future__ import annotations
+
+import ast
+import numbers
+from typing import Any, Iterator, Optional
+
+from genrm.evaluation.suites import bias_metrics, judgebench, rm_bench
+from genrm.io import DataError, load_rows, require, require_text
+
+FORMATS = ("genrm", "judgebench", "rm_bench", "bbq_picks")
+
+
+def _rows(path: str) -> Iterator[tuple[str, dict]]:
+    return load_rows(path, split="train")
+
+
+def _judgments(value: Any, where: str) -> list:
+    if isinstance(value, str):  # published files sometimes hold the Python repr of the list
+        try:
+            value = ast.literal_eval(value)
+        except (ValueError, SyntaxError) as e:
+            raise DataError(f"is a string but not a Python/JSON list literal ({e})", field="judgments",
+                            where=where) from None
+    if not isinstance(value, (list, tuple)) or len(value) not in (1, 2):
+        raise DataError(f"should be a list of 1 or 2 judgments, got {value!r:.80}", field="judgments", where=where)
+    for j in value:
+        if j is not None and not isinstance(j, dict):
+            raise DataError(f"each judgment should be an object with 'decision' or null, got {j!r:.80}",
+                            field="judgments", where=where)
+    return list(value)
+
+
+def rescore_judgebench(path: str) -> dict[str, Any]:
+    """{"overall", "knowledge", "reasoning", "math", "coding", "n"} by the official counter rule."""
+    pairs = []
+    for where, row in _rows(path):
+        require_text(row, "pair_id", where)
+        source = require_text(row, "source", where)
+        label = require_text(row, "label", where)
+        games = [None if j is None else j.get("decision") for j in _judgments(require(row, "judgments", where), where)]
+        decisions = judgebench.game_decisions(*games) if len(games) == 2 else games
+        pairs.append((source, judgebench.counter(decisions, label) > 0))
+    if not pairs:
+        raise DataError(f"no rows in {path}")
+    return judgebench.score(pairs)
+
+
+def _three_numbers(row: dict, name: str, where: str) -> list[float]:
+    v = require(row, name, where, list)
+    if len(v) != 3 or not all(isinstance(x, numbers.Real) and not isinstance(x, bool) for x in v):
+        raise DataError(f"should be a list of 3 numbers (concise, detailed plain, detailed markdown), got {v!r:.80}",
+                        field=name, where=where)
+    return [float(x) for x in v]
+
+
+def rescore_rm_bench(path: str) -> dict[str, Any]:
+    """Per domain {hard, normal, easy, avg} plus overall, from scalar result rows.
+    Rows without `domain` (a single-file result) form one domain named "all"."""
+    rows = []
+    for where, row in _rows(path):
+        dom = row.get("domain")
+        if dom is not None and (not isinstance(dom, str) or not dom.strip()):
+            raise DataError(f"should be a domain name such as chat or safety-refuse, got {dom!r}", field="domain",
+                            where=where)
+        wins = rm_bench.wins_from_scores(_three_numbers(row, "score_chosen", where),
+                                         _three_numbers(row, "score_rejected", where))
+        rows.append((dom, wins, where))
+    if not rows:
+        raise DataError(f"no rows in {path}")
+    with_domain = {d is not None for d, _, _ in rows}
+    if len(with_domain) > 1:
+        where = next(w for d, _, w in rows if d is None)
+        raise DataError("is missing while other rows have one", field="domain", where=where)
+    s = rm_bench.score((d or "all", w) for d, w, _ in rows)
+    out: dict[str, Any] = {d: {k: v[k] for k in ("hard", "normal", "easy", "avg")} for d, v in s["domains"].items()}
+    out["overall"] = s["overall"]
+    return out
+
+
+def _pick(v: Any, where: str) -> Optional[int]:
+    if v is None:
+        return None
+    if isinstance(v, str) and v.strip().lower() in ("ans0", "ans1", "ans2"):
+        return int(v.strip()[-1])
+    if isinstance(v, int) and not isinstance(v, bool) and v in (0, 1, 2):
+        return v
+    raise DataError(f"should be 0, 1, 2 (or ans0..ans2), or null for no pick, got {v!r}", field="pick", where=where)
+
+
+def rescore_bbq_picks(path: str, bbq_dir: str) -> dict[str, Any]:
+    """Per category {n, acc_ambig, acc_disambig, unknown_ambig, unknown_disambig, s_dis, s_amb}."""
+    from genrm.sources import bbq
+
+    picks: dict[tuple[str, str], tuple[Optional[int], str]] = {}
+    for where, row in _rows(path):
+        cat = require_text(row, "category", where)
+        ex = require(row, "example_id", where, (int, str))
+        key = (cat, str(ex))
+        if key in picks:
+            raise DataError(f"duplicate pick for category {cat!r} example_id {ex!r}", field="example_id", where=where)
+        if "pick" not in row:
+            raise DataError("is missing (use null for no pick)", field="pick", where=where)
+        picks[key] = (_pick(row["pick"], where), where)
+    if not picks:
+        raise DataError(f"no rows in {path}")
+    items: dict[tuple[str, str], dict] = {}
+    for rec in bbq.load(bbq_dir, categories=sorted({c for c, _ in picks})):
+        m = rec.meta
+        items.setdefault((str(m["category"]), str(m["example_id"])), m)
+    rows = []
+    for key, (pick, where) in picks.items():
+        if key not in items:
+            raise DataError(f"no BBQ item with category {key[0]!r} and example_id {key[1]} in {bbq_dir}",
+                            field="example_id", where=where)
+        rows.append((items[key], pick))
+    return {c: {k: s[k] for k in bias_metrics.BBQ_KEYS} for c, s in bias_metrics.bbq_scores(rows).items()}
+
+
+def rescore(input: str, format: str, bbq_dir: Optional[str] = None) -> dict[str, Any]:
+    """The summary of saved results in one of FORMATS."""
+    if format == "judgebench":
+        return rescore_judgebench(input)
+    if format == "rm_bench":
+        return rescore_rm_bench(input)
+    if format == "bbq_picks":
+        if not bbq_dir:
+            raise DataError("format=bbq_picks needs bbq_dir=<directory of the canonical BBQ jsonl files>")
+        return rescore_bbq_picks(input, bbq_dir)
+    raise DataError(f"unknown format {format!r}; known: {', '.join(FORMATS)}")

@@ -1,0 +1,1 @@
+"""One module per benchmark: reading its data and its exact arithmetic."""
