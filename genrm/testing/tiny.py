@@ -39,3 +39,26 @@ def tiny_causal_lm(tokenizer: Any, *, hidden_size: int = 64, layers: int = 2, se
         with torch.no_grad():
             model.lm_head.weight.mul_(sharpen)
     return model
+
+
+def save_tiny_model(path: str, tokenizer: Any, *, arch: str = "llama", seed: int = 0, **config: Any) -> str:
+    """A tiny random model plus the tokenizer saved as a model directory (a local model
+    reference for trainers and backends). `arch="qwen3"` gives the Qwen3 architecture."""
+    if arch == "qwen3":
+        import torch
+        from transformers import Qwen3Config, Qwen3ForCausalLM
+
+        cfg = Qwen3Config(
+            vocab_size=len(tokenizer), hidden_size=config.pop("hidden_size", 64), intermediate_size=128,
+            num_hidden_layers=config.pop("layers", 2), num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+            max_position_embeddings=2048, tie_word_embeddings=True, bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, **config,
+        )
+        torch.manual_seed(seed)
+        model = Qwen3ForCausalLM(cfg)
+    else:
+        model = tiny_causal_lm(tokenizer, arch=arch, seed=seed, sharpen=1.0,
+                               max_position_embeddings=config.pop("max_position_embeddings", 2048), **config)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path

@@ -1,0 +1,76 @@
+"""Load the model to train, its tokenizer and LoRA settings; save the final checkpoint."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from genrm.training.recipe import TrainRecipe
+
+_DTYPES = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}
+
+
+def model_path(ref: str) -> str:
+    from genrm.assets import resolve_model
+
+    return resolve_model(ref)
+
+
+def load_tokenizer(recipe: TrainRecipe, ref: str | None = None) -> Any:
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_path(ref or recipe.model.ref), trust_remote_code=recipe.model.trust_remote_code)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def _dtype(recipe: TrainRecipe):
+    import torch
+
+    if recipe.model.dtype != "auto":
+        return getattr(torch, recipe.model.dtype)
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(recipe.precision, torch.float32)
+
+
+def load_model(recipe: TrainRecipe, ref: str | None = None) -> Any:
+    """The causal LM at `ref` (default: the recipe's model) in the recipe's dtype."""
+    from transformers import AutoModelForCausalLM
+
+    kwargs: dict[str, Any] = {"dtype": _dtype(recipe), "trust_remote_code": recipe.model.trust_remote_code}
+    if recipe.model.attn_implementation:
+        kwargs["attn_implementation"] = recipe.model.attn_implementation
+    if recipe.lora.load_in_4bit:
+        import torch
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16
+        )
+    model = AutoModelForCausalLM.from_pretrained(model_path(ref or recipe.model.ref), **kwargs)
+    if getattr(model.generation_config, "pad_token_id", None) is None:
+        model.generation_config.pad_token_id = model.generation_config.eos_token_id
+    return model
+
+
+def peft_config(recipe: TrainRecipe) -> Any:
+    if not recipe.lora.enabled:
+        return None
+    from peft import LoraConfig
+
+    lc = recipe.lora
+    return LoraConfig(r=lc.r, lora_alpha=lc.alpha, lora_dropout=lc.dropout, target_modules=lc.target_modules,
+                      task_type="CAUSAL_LM")
+
+
+def save_final(trainer: Any, recipe: TrainRecipe, out_dir: str) -> None:
+    """The final checkpoint at `out_dir`, the one model reference for every backend: a full
+    model, or a LoRA adapter; with `merge=true` the merged full model, and the adapter
+    in `out_dir/adapter`."""
+    lora_merge = recipe.lora.enabled and recipe.merge
+    trainer.save_model(os.path.join(out_dir, "adapter") if lora_merge else out_dir)
+    if trainer.accelerator.is_main_process:
+        trainer.processing_class.save_pretrained(out_dir)
+        if lora_merge:
+            merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
+            merged.save_pretrained(out_dir)

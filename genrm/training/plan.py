@@ -1,0 +1,171 @@
+"""Checks and the plan of a training run, all before any weights load.
+
+`preflight` fails in one line, naming the key and the fix, for: a missing dataset,
+records without units when the reward needs them, a `num_generations` that does not
+divide the generation batch, `use_vllm` without vLLM, an `llm` matcher URL that does
+not answer. `make_plan` computes the batch arithmetic and token estimates that
+`dry_run=true` prints.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from genrm.config import RecipeError
+from genrm.training import data as tdata
+from genrm.training.recipe import TrainRecipe
+
+
+def world_size() -> int:
+    """Processes of this launch (accelerate/torchrun set WORLD_SIZE; one otherwise)."""
+    return max(1, int(os.environ.get("WORLD_SIZE", "1")))
+
+
+def launcher() -> dict[str, Any]:
+    env = os.environ
+    kind = ("deepspeed" if env.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true"
+            else "fsdp" if env.get("ACCELERATE_USE_FSDP", "").lower() == "true"
+            else "multi-process" if world_size() > 1 else "single process")
+    return {"world_size": world_size(), "distributed": kind,
+            "mixed_precision": env.get("ACCELERATE_MIXED_PRECISION", "no"),
+            "zero_stage": env.get("ACCELERATE_DEEPSPEED_ZERO_STAGE")}
+
+
+def generation_batch(recipe: TrainRecipe, world: int) -> tuple[int, str]:
+    """Completions per generation batch, and how it is made (for error messages)."""
+    g = recipe.grpo
+    if g.generation_batch_size is not None:
+        return g.generation_batch_size, f"grpo.generation_batch_size={g.generation_batch_size}"
+    n = g.per_device_train_batch_size * world * g.gradient_accumulation_steps
+    return n, (f"grpo.per_device_train_batch_size={g.per_device_train_batch_size} x {world} process(es) x "
+               f"grpo.gradient_accumulation_steps={g.gradient_accumulation_steps} = {n}")
+
+
+def check_batch(recipe: TrainRecipe, world: int) -> None:
+    if not recipe.grpo.enabled:
+        return
+    g = recipe.grpo
+    n, how = generation_batch(recipe, world)
+    if n % g.num_generations:
+        raise RecipeError(
+            f"grpo.num_generations={g.num_generations} does not divide the generation batch ({how}); "
+            f"make the batch a multiple of {g.num_generations}, e.g. grpo.per_device_train_batch_size="
+            f"{math.lcm(g.per_device_train_batch_size, g.num_generations)}"
+        )
+    glob = g.per_device_train_batch_size * world
+    if g.generation_batch_size is not None and g.generation_batch_size % glob:
+        raise RecipeError(f"grpo.generation_batch_size={n} must be a multiple of the global batch "
+                          f"(grpo.per_device_train_batch_size x processes = {glob})")
+
+
+def probe_url(base_url: str, timeout: float = 5.0) -> None:
+    """One GET of `<base_url>/models`: any HTTP answer counts, no answer is an error."""
+    import httpx
+
+    url = base_url.rstrip("/") + "/models"
+    try:
+        httpx.get(url, timeout=timeout)
+    except httpx.HTTPError as e:
+        raise RecipeError(f"reward.matcher.backend.base_url: {base_url} does not answer ({type(e).__name__}: "
+                          f"{str(e) or 'no reply'}); start the MetaJudge server or fix the URL") from None
+
+
+def preflight(recipe: TrainRecipe, data: tdata.TrainData) -> None:
+    tdata.judge_style(recipe)
+    tdata.check_units(recipe, data.train)
+    check_batch(recipe, world_size())
+    if recipe.use_vllm and importlib.util.find_spec("vllm") is None:
+        raise RecipeError("use_vllm=true but vLLM is not installed (pip install 'genrm[vllm]' on a CUDA machine, "
+                          "or set use_vllm=false)")
+    m = recipe.reward.matcher
+    if recipe.grpo.enabled and recipe.reward.kind != "outcome" and m.kind == "llm":
+        backend = m.backend or {}
+        if backend.get("kind", "openai") == "openai":
+            if not backend.get("base_url"):
+                raise RecipeError("reward.matcher.backend.base_url is missing (the MetaJudge's OpenAI-compatible URL)")
+            probe_url(str(backend["base_url"]))
+
+
+@dataclass
+class Plan:
+    lines: list[tuple[str, Any]] = field(default_factory=list)
+
+    def add(self, key: str, value: Any) -> None:
+        self.lines.append((key, value))
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.lines)
+
+    def text(self) -> str:
+        width = max(len(k) for k, _ in self.lines)
+        return "\n".join(f"{k.ljust(width)}  {v}" for k, v in self.lines)
+
+
+def count_parameters(recipe: TrainRecipe) -> int:
+    """Parameters of the model, from its config alone (meta tensors, no weights read)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from genrm.training.models import model_path
+
+    cfg = AutoConfig.from_pretrained(model_path(recipe.model.ref), trust_remote_code=recipe.model.trust_remote_code)
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(cfg, trust_remote_code=recipe.model.trust_remote_code)
+    return sum(p.numel() for p in model.parameters())
+
+
+def make_plan(recipe: TrainRecipe, data: tdata.TrainData, tokenizer: Any) -> Plan:
+    p = Plan()
+    world = world_size()
+    p.add("model", f"{recipe.model.ref} ({count_parameters(recipe) / 1e6:.1f}M parameters, {recipe.model.dtype}"
+          f"{', LoRA r=%d' % recipe.lora.r if recipe.lora.enabled else ''})")
+    p.add("data", f"{data.path}: {len(data.train)} train, {len(data.eval)} eval records; "
+          f"{sum(1 for r in data.train if r.rationale_units)} train records with units")
+    lau = launcher()
+    p.add("launcher", f"{lau['distributed']}, {world} process(es), mixed precision {lau['mixed_precision']}"
+          + (f", ZeRO-{lau['zero_stage']}" if lau["zero_stage"] else ""))
+    if recipe.sft.enabled:
+        s = recipe.sft
+        rows = tdata.sft_rows(data.train, recipe)
+        per_step = s.per_device_train_batch_size * world * s.gradient_accumulation_steps
+        steps = s.max_steps if s.max_steps > 0 else math.ceil(math.ceil(len(rows) / per_step) * s.num_train_epochs)
+        toks = _sft_tokens(rows, tokenizer)
+        p.add("sft", f"{len(rows)} examples, {per_step} per optimizer step, {steps} steps, lr {s.learning_rate}")
+        p.add("sft tokens", f"about {min(steps * per_step, len(rows) * s.num_train_epochs) * toks:,.0f} "
+              f"({toks:.0f} per example)")
+    if recipe.grpo.enabled:
+        g = recipe.grpo
+        rows, dropped, lengths = tdata.fit_prompts(tdata.grpo_rows(data.train, recipe), tokenizer, g.max_prompt_length)
+        gen_batch, _ = generation_batch(recipe, world)
+        per_step = g.per_device_train_batch_size * world * g.gradient_accumulation_steps
+        prompts_per_step = per_step / g.num_generations
+        steps = g.max_steps if g.max_steps > 0 else math.ceil(len(rows) * g.num_generations / per_step * g.num_train_epochs) * g.num_iterations
+        mean_prompt = sum(lengths) / len(lengths) if lengths else 0
+        p.add("grpo", f"{len(rows)} prompts ({dropped} over {g.max_prompt_length} tokens left out), "
+              f"{g.num_generations} completions each, {steps} optimizer steps, lr {g.learning_rate}")
+        p.add("grpo batch", f"{per_step} completions ({prompts_per_step:g} prompts) per optimizer step; "
+              f"generation batch {gen_batch}")
+        p.add("grpo loss", f"{g.loss_type}, beta {g.beta}, epsilon {g.epsilon}/{g.epsilon_high or g.epsilon}, "
+              f"scale_rewards {g.scale_rewards}")
+        matched = per_step if recipe.reward.kind != "outcome" else 0
+        p.add("reward", f"{recipe.reward.kind} ({recipe.reward.matcher.kind} matcher): up to {matched} matcher "
+              f"calls per step, at most {recipe.reward.max_model_units} reasons each")
+        p.add("grpo tokens", f"about {steps * per_step * mean_prompt:,.0f} prompt + up to "
+              f"{steps * per_step * g.max_completion_length:,} completion tokens (mean prompt {mean_prompt:.0f})")
+    if recipe.eval_steps:
+        p.add("eval", f"every {recipe.eval_steps} GRPO steps: {min(recipe.eval.max_records, len(data.eval))} "
+              f"eval records judged greedily (up to {recipe.eval.max_new_tokens} new tokens)")
+    p.add("output", recipe.output_dir)
+    return p
+
+
+def _sft_tokens(rows: list[dict], tokenizer: Any, sample: int = 64) -> float:
+    if not rows:
+        return 0.0
+    picked = rows[:: max(1, len(rows) // sample)][:sample]
+    texts = [tokenizer.apply_chat_template(r["prompt"] + r["completion"], tokenize=False) for r in picked]
+    return sum(len(x) for x in tokenizer(texts, add_special_tokens=False)["input_ids"]) / len(picked)

@@ -1,0 +1,174 @@
+"""The trainer's recipe schema (`train/genrm.py recipe=...`), validated before any weights load.
+
+Every key is listed here with its default; `genrm.config.load_recipe` rejects unknown
+keys and wrong types, and `TrainRecipe.validate` rejects impossible combinations.
+Where TRL's defaults differ from the paper, the paper recipes set the paper's values
+(see README, "Training recipes").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Optional
+
+from genrm.config import RecipeError
+
+
+@dataclass
+class ModelConfig:
+    ref: str = "embedded:smollm2-135m"  # a local path, hub id, or embedded:<name>
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "float32"
+    attn_implementation: Optional[str] = None  # e.g. sdpa, eager, flash_attention_2
+    trust_remote_code: bool = False
+
+
+@dataclass
+class DataConfig:
+    path: Optional[str] = None  # a built dataset directory (data_prep/build.py output)
+    build: Optional[str] = None  # or a data recipe to build first (into its own output_dir)
+    train_split: str = "train"
+    eval_split: str = "eval"
+    max_train_records: Optional[int] = None
+    max_eval_records: Optional[int] = None
+
+
+@dataclass
+class JudgeConfig:
+    template: str = "rationale"  # rationale | answer-tag | a .jinja path
+
+
+@dataclass
+class MatcherConfig:
+    kind: Literal["embedding", "lexical", "llm"] = "embedding"
+    options: dict[str, Any] = field(default_factory=dict)  # thresholds, device, model, max_retries ...
+    backend: Optional[dict[str, Any]] = None  # llm: a make_backend config, e.g. {kind: openai, base_url: ...}
+
+
+@dataclass
+class RewardConfig:
+    kind: Literal["hybrid", "outcome", "rationale", "weighted"] = "hybrid"
+    weights: list[float] = field(default_factory=lambda: [0.5, 0.5])  # weighted: (outcome, rationale)
+    outcome_scale: Literal["binary", "signed"] = "binary"
+    matcher: MatcherConfig = field(default_factory=MatcherConfig)
+    match_wrong_verdicts: bool = True
+    max_model_units: int = 10  # reasons matched per completion; the rest are ignored
+
+
+@dataclass
+class SFTConfig:
+    enabled: bool = True
+    learning_rate: float = 1e-4
+    num_train_epochs: float = 1.0
+    max_steps: int = -1
+    per_device_train_batch_size: int = 8
+    gradient_accumulation_steps: int = 1
+    max_length: int = 2048
+    max_records: Optional[int] = None
+    warmup_steps: float = 0.0  # steps, or a fraction of all steps when below 1
+
+
+@dataclass
+class GRPOConfig:
+    enabled: bool = True
+    num_generations: int = 8
+    loss_type: Literal["grpo", "dapo", "dr_grpo", "bnpo", "cispo", "sapo"] = "grpo"
+    beta: float = 0.0
+    epsilon: float = 0.2
+    epsilon_high: Optional[float] = None
+    num_iterations: int = 1
+    max_prompt_length: int = 2048  # longer judge prompts are left out (counted in the plan)
+    max_completion_length: int = 512
+    temperature: float = 1.0
+    top_p: float = 1.0
+    learning_rate: float = 1e-6
+    num_train_epochs: float = 1.0
+    max_steps: int = -1
+    per_device_train_batch_size: int = 8
+    gradient_accumulation_steps: int = 1
+    generation_batch_size: Optional[int] = None  # default: per-device batch x processes x accumulation
+    scale_rewards: Literal["group", "batch", "none"] = "group"
+    mask_truncated_completions: bool = False
+    log_completions: bool = True
+
+
+@dataclass
+class LoraConfig:
+    enabled: bool = False
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    target_modules: Any = "all-linear"
+    load_in_4bit: bool = False  # QLoRA (needs bitsandbytes and a GPU)
+
+
+@dataclass
+class EvalConfig:
+    max_records: int = 32  # eval-split records judged at each eval step
+    max_new_tokens: int = 256
+    top_k: int = 5  # rationale consistency: top-5 soft recall (the paper's protocol)
+    compare_base: bool = False  # after training: judge the eval split with base and trained side by side
+
+
+@dataclass
+class TrainRecipe:
+    name: str = "genrm"
+    seed: int = 0
+    output_dir: str = "outputs/train/${name}"
+    overwrite: bool = False
+    resume: bool = False
+    dry_run: bool = False
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    judge: JudgeConfig = field(default_factory=JudgeConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    sft: SFTConfig = field(default_factory=SFTConfig)
+    grpo: GRPOConfig = field(default_factory=GRPOConfig)
+    lora: LoraConfig = field(default_factory=LoraConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    gradient_checkpointing: bool = False
+    use_vllm: bool = False
+    vllm_mode: Literal["colocate", "server"] = "colocate"
+    vllm_server_base_url: Optional[str] = None
+    vllm_gpu_memory_utilization: float = 0.3
+    report_to: Literal["wandb", "trackio", "none"] = "wandb"
+    save_steps: int = 50
+    save_total_limit: Optional[int] = 2
+    eval_steps: int = 0  # 0: no eval steps during GRPO
+    logging_steps: int = 1
+    merge: bool = False  # LoRA: also write the merged full model as the final checkpoint
+
+    def validate(self) -> None:
+        if not self.sft.enabled and not self.grpo.enabled:
+            raise RecipeError("sft.enabled and grpo.enabled are both false: nothing to train")
+        if (self.data.path is None) == (self.data.build is None):
+            raise RecipeError("set exactly one of data.path (a built dataset dir) or data.build (a data recipe)")
+        if self.overwrite and self.resume:
+            raise RecipeError("overwrite=true and resume=true contradict each other; pick one")
+        if self.use_vllm and self.vllm_mode == "server" and not self.vllm_server_base_url:
+            raise RecipeError("vllm_mode=server needs vllm_server_base_url (e.g. http://127.0.0.1:8000)")
+        if self.reward.kind == "weighted" and len(self.reward.weights) != 2:
+            raise RecipeError(f"reward.weights must be [w_outcome, w_rationale], got {self.reward.weights}")
+        if self.reward.matcher.kind == "llm" and not self.reward.matcher.backend:
+            raise RecipeError("reward.matcher.kind=llm needs reward.matcher.backend (e.g. {kind: openai, base_url: ...})")
+        if self.merge and not self.lora.enabled:
+            raise RecipeError("merge=true only applies with lora.enabled=true")
+        if self.lora.load_in_4bit and not self.lora.enabled:
+            raise RecipeError("lora.load_in_4bit=true (QLoRA) needs lora.enabled=true")
+        g = self.grpo
+        if g.num_generations < 2:
+            raise RecipeError(f"grpo.num_generations must be >= 2 (GRPO compares completions in a group), got {g.num_generations}")
+        if g.epsilon_high is not None and g.epsilon_high < g.epsilon:
+            raise RecipeError(f"grpo.epsilon_high ({g.epsilon_high}) is below grpo.epsilon ({g.epsilon})")
+        for key, v in (("grpo.max_steps", g.max_steps), ("sft.max_steps", self.sft.max_steps)):
+            if v == 0 or v < -1:
+                raise RecipeError(f"{key} must be -1 (use epochs) or a positive number of steps, got {v}")
+        for key, v in (("save_steps", self.save_steps), ("logging_steps", self.logging_steps),
+                       ("grpo.per_device_train_batch_size", g.per_device_train_batch_size),
+                       ("sft.per_device_train_batch_size", self.sft.per_device_train_batch_size)):
+            if v < 1:
+                raise RecipeError(f"{key} must be >= 1, got {v}")
+        if self.eval_steps < 0:
+            raise RecipeError(f"eval_steps must be >= 0, got {self.eval_steps}")
+        if self.precision == "fp16" and self.model.dtype == "bfloat16":
+            raise RecipeError("precision=fp16 with model.dtype=bfloat16: pick one half precision")

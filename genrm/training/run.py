@@ -1,0 +1,157 @@
+"""A whole training run: validate, plan, SFT warm start, GRPO, final checkpoint.
+
+    accelerate launch train/genrm.py recipe=recipes/smoke_cpu.yaml key=value ...
+
+Output directory layout (the directory itself is the model reference of the result):
+
+    recipe.yaml        the fully resolved recipe
+    plan.json          the dry-run plan
+    sft/               SFT checkpoints, sft/final (the warm-started model), DONE when finished
+    grpo/              GRPO checkpoints, rows.rank<r>.jsonl (record ids per generation batch)
+    config.json, model.safetensors, tokenizer files   the final model (or a LoRA adapter)
+    eval_history.json  eval-step results;  compare.json  base vs trained (eval.compare_base)
+
+`resume=true` skips finished stages and continues the unfinished one from its last
+checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from genrm.config import RecipeError, dump_recipe, load_recipe
+from genrm.outputs import claim_output_dir
+from genrm.training import data as tdata
+from genrm.training.plan import make_plan, preflight
+from genrm.training.recipe import TrainRecipe
+from genrm.training.stages import run_grpo, run_sft, stage_done
+
+
+def _is_main() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def setup_logging(recipe: TrainRecipe) -> None:
+    if recipe.report_to == "wandb":
+        if not os.environ.get("WANDB_API_KEY"):
+            os.environ.setdefault("WANDB_MODE", "offline")  # no key: a real run, kept on disk
+        os.environ.setdefault("WANDB_PROJECT", "genrm")
+        os.environ.setdefault("WANDB_DIR", recipe.output_dir)
+
+
+def compare_models(recipe: TrainRecipe, evals: list, refs: dict[str, str], matcher: Any) -> dict[str, dict]:
+    """Judge the eval split with each model (greedy) and return the summaries side by side."""
+    from genrm.backends.base import Sampling
+    from genrm.backends.hf import HFBackend
+    from genrm.judging import judge_records
+
+    style, template = tdata.judge_style(recipe)
+    records = evals[: recipe.eval.max_records]
+    out = {}
+    for name, ref in refs.items():
+        backend = HFBackend(model=ref, dtype="float32" if recipe.model.dtype == "auto" else recipe.model.dtype)
+        report = judge_records(records, backend, style=style, template=template, matcher=matcher,
+                               sampling=Sampling(max_new_tokens=recipe.eval.max_new_tokens), top_k=recipe.eval.top_k,
+                               desc=f"judge eval split ({name})")
+        out[name] = report.summary()
+        del backend
+    return out
+
+
+def comparison_table(results: dict[str, dict]) -> str:
+    rows = [("outcome accuracy", "accuracy"), ("parse-failure rate", "parse_failure_rate"),
+            ("rationale consistency (top-5)", "rationale_consistency"), ("items", "items")]
+    names = list(results)
+    lines = ["| metric | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for label, key in rows:
+        cells = []
+        for n in names:
+            v = results[n].get(key)
+            cells.append("n/a" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v))
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def train(argv: list[str]) -> int:
+    recipe = load_recipe(argv, TrainRecipe)
+    recipe.output_dir = recipe.output_dir.replace("${name}", recipe.name)
+    data = tdata.load_data(recipe)
+    preflight(recipe, data)
+    tokenizer = None
+    if recipe.dry_run:
+        from genrm.training.models import load_tokenizer
+
+        tokenizer = load_tokenizer(recipe)
+        plan = make_plan(recipe, data, tokenizer)
+        print(plan.text())
+        print("dry run: no weights loaded, nothing written to output_dir")
+        return 0
+    out = recipe.output_dir
+    if _is_main():
+        claim_output_dir(out, "train", overwrite=recipe.overwrite, resume=recipe.resume)
+    _barrier()
+    setup_logging(recipe)
+    if _is_main():
+        dump_recipe(recipe, os.path.join(out, "recipe.yaml"))
+        from genrm.training.models import load_tokenizer
+
+        tokenizer = load_tokenizer(recipe)
+        with open(os.path.join(out, "plan.json"), "w") as f:
+            json.dump(make_plan(recipe, data, tokenizer).as_dict(), f, indent=2)
+
+    from genrm.training.models import model_path
+
+    base = model_path(recipe.model.ref)
+    ref = base
+    sft_dir, grpo_dir = os.path.join(out, "sft"), os.path.join(out, "grpo")
+    if recipe.sft.enabled:
+        if stage_done(sft_dir):
+            print(f"sft: finished earlier, using {sft_dir}/final")
+            ref = os.path.join(sft_dir, "final")
+        else:
+            ref = run_sft(recipe, data.train, ref, sft_dir)
+    matcher = None
+    if recipe.grpo.enabled:
+        if stage_done(grpo_dir):
+            print(f"grpo: finished earlier; the final model is in {out}")
+        else:
+            callback = run_grpo(recipe, data.train, data.eval, ref, grpo_dir, out)
+            if callback is not None and _is_main():
+                with open(os.path.join(out, "eval_history.json"), "w") as f:
+                    json.dump(callback.history, f, indent=2)
+    elif _is_main():
+        _copy_model(ref, out)
+    if recipe.eval.compare_base and _is_main() and data.eval:
+        from genrm.training.rewards import build_matcher
+
+        matcher = build_matcher(recipe) if recipe.reward.matcher.kind != "llm" else None
+        results = compare_models(recipe, data.eval, {"base": base, "trained": out}, matcher)
+        with open(os.path.join(out, "compare.json"), "w") as f:
+            json.dump(results, f, indent=2)
+        print(comparison_table(results))
+    if _is_main():
+        print(f"checkpoint: {out}")
+        print(f"recipe and plan: {out}/recipe.yaml, {out}/plan.json")
+        print(f"logs: {out}/wandb (offline run)" if recipe.report_to == "wandb" else f"logs: {grpo_dir}")
+    return 0
+
+
+def _copy_model(src: str, dst: str) -> None:
+    import shutil
+
+    for name in os.listdir(src):
+        path = os.path.join(src, name)
+        if os.path.isfile(path):
+            shutil.copy2(path, os.path.join(dst, name))
+
+
+def _barrier() -> None:
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        from accelerate import PartialState
+
+        PartialState().wait_for_everyone()
+
+
+__all__ = ["train", "RecipeError"]

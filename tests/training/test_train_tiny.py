@@ -1,0 +1,28 @@
+import json
+import os
+
+from tests.training.conftest import run_train, tiny_args
+
+
+def test_tiny_model_through_every_stage(tiny_model, tiny_data, tmp_path):
+    out = tmp_path / "run"
+    r = run_train(tiny_args(tiny_model, tiny_data, out))
+    assert r.returncode == 0, r.stderr[-3000:]
+    # stages, final model, resolved recipe, eval steps, row log
+    assert (out / "sft" / "DONE").exists() and (out / "grpo" / "DONE").exists()
+    assert (out / "config.json").exists() and (out / "recipe.yaml").exists() and (out / ".genrm-output.json").exists()
+    state = json.loads((out / "grpo" / "checkpoint-2" / "trainer_state.json").read_text())
+    assert state["global_step"] == 2
+    logged = [h for h in state["log_history"] if "hybrid/mean" in h or "rewards/hybrid/mean" in h]
+    assert logged, state["log_history"]
+    assert any("eval/accuracy" in h for h in state["log_history"])
+    history = json.loads((out / "eval_history.json").read_text())
+    assert [h["step"] for h in history] == [1, 2] and all(h["items"] == 2 for h in history)
+    rows = [json.loads(line) for line in (out / "grpo" / "rows.rank0.jsonl").read_text().splitlines()]
+    assert rows and all(len(r["ids"]) == 1 for r in rows)
+    # the output dir is the model reference
+    from genrm.backends.hf import HFBackend
+
+    backend = HFBackend(model=str(out), dtype="float32", device="cpu")
+    assert backend.generate([[{"role": "user", "content": "hi"}]])[0] is not None
+    assert "checkpoint:" in r.stdout and os.fspath(out) in r.stdout
