@@ -476,16 +476,18 @@ def _as_matrix(S) -> np.ndarray:
     return S
 
 
-def optimal_assignment(S) -> tuple[float, list[tuple[int, int]]]:
+def optimal_assignment(S, soft: bool = True) -> tuple[float, list[tuple[int, int]]]:
     """Exact one-to-one matching maximising the total score. Returns S_total and
-    the matched (human i, model j) pairs with s_ij > 0, sorted by i."""
-    from scipy.optimize import linear_sum_assignment
+    the matched (human i, model j) pairs with s_ij > 0, sorted by i.
+
+    Several matchings can reach the same total (S = [[0, 0], [1, 1]]: model unit 1 or 2).
+    Among them this returns the one with the highest AP (soft or binary, see
+    `average_precision`), exactly and deterministically (`genrm.assignment`); a solver's
+    arbitrary tie-break would make AP depend on solver internals."""
+    from genrm.assignment import best_ap_matching
 
     S = _as_matrix(S)
-    if S.size == 0:
-        return 0.0, []
-    rows, cols = linear_sum_assignment(S, maximize=True)
-    pairs = sorted((int(i), int(j)) for i, j in zip(rows, cols) if S[i, j] > 0)
+    pairs = best_ap_matching(np.maximum(S, 0.0), soft)  # a negative score is never worth matching
     return float(sum(S[i, j] for i, j in pairs)), pairs
 
 
@@ -502,14 +504,22 @@ def rationale_consistency(S, top_k: int | None = 5) -> float | None:
 
 
 def average_precision(S, soft: bool = True) -> float | None:
-    """R_rat = sum_k P@k * I(k) / |R_h| over the model's ordered units (see module doc)."""
+    """R_rat = sum_k P@k * I(k) / |R_h| over the model's ordered units (see module doc),
+    on the optimal matching with the highest AP (`optimal_assignment`).
+
+    Soft P@k (the sum of match scores over the first k units, / k) is the default, and
+    the alternatives were weighed: a binary count (`soft=False`) lets loose 0.25 matches
+    score like exact ones, so a list of vaguely related reasons earns full AP; counting
+    only exact matches throws away the partial credit the MetaJudge scale is for. Soft
+    P@k pays for how well each point is made and for its rank, so it is the harder one
+    to game."""
     S = _as_matrix(S)
     n, m = S.shape
     if n == 0:
         return None
     if m == 0:
         return 0.0
-    _, pairs = optimal_assignment(S)
+    _, pairs = optimal_assignment(S, soft=soft)
     gain = np.zeros(m)
     for i, j in pairs:
         gain[j] = S[i, j] if soft else 1.0

@@ -1,5 +1,7 @@
 import asyncio
+import itertools
 import os
+import time
 
 import numpy as np
 import pytest
@@ -87,6 +89,75 @@ def test_optimal_assignment_is_one_to_one_and_drops_zero_pairs():
     total, pairs = optimal_assignment(S)
     assert total == 2.0 and pairs == [(0, 1), (1, 0)]
     assert optimal_assignment(np.zeros((0, 3))) == (0.0, [])
+
+
+def test_ap_takes_the_best_of_equally_optimal_matchings():
+    # Human unit 2 matches model unit 1 or 2 equally well; matching it at position 1 is the AP.
+    S = np.array([[0.0, 0.0], [1.0, 1.0]])
+    assert optimal_assignment(S) == (1.0, [(1, 0)])
+    assert average_precision(S) == pytest.approx(0.5)
+    assert average_precision(S, soft=False) == pytest.approx(0.5)
+    # Favouring the larger score at the earlier position is not enough: both matchings total
+    # 0.75, and 0.5 + 0.25 at positions 1-2 beats 0.75 alone at position 1.
+    S = np.array([[0.75, 0.25], [0.5, 0.0]])
+    assert optimal_assignment(S) == (0.75, [(0, 1), (1, 0)])
+    assert average_precision(S) == pytest.approx((0.5 / 1 + 0.75 / 2) / 2)
+    assert average_precision(S, soft=False) == pytest.approx(1.0)
+
+
+def _ap_of(S, pairs, soft):
+    gain, matched = np.zeros(S.shape[1]), np.zeros(S.shape[1], dtype=bool)
+    for i, j in pairs:
+        gain[j], matched[j] = (S[i, j] if soft else 1.0), True
+    return float((np.cumsum(gain) / np.arange(1, S.shape[1] + 1))[matched].sum() / S.shape[0])
+
+
+def _brute_force(S):
+    """{(soft): (best total, best AP among the matchings with that total)} and how many
+    different APs those optimal matchings have, over every matching."""
+    n, m = S.shape
+    scored = []
+    for cols in itertools.product(range(-1, m), repeat=n):  # -1: human unit i unmatched
+        used = [c for c in cols if c >= 0]
+        if len(used) != len(set(used)) or any(c >= 0 and S[i, c] == 0 for i, c in enumerate(cols)):
+            continue
+        pairs = [(i, c) for i, c in enumerate(cols) if c >= 0]
+        scored.append((round(sum(S[i, c] for i, c in pairs), 9), pairs))
+    top = max(total for total, _ in scored)
+    optimal = [pairs for total, pairs in scored if total == top]
+    best = {soft: (top, max(_ap_of(S, pairs, soft) for pairs in optimal)) for soft in (True, False)}
+    return best, len({round(_ap_of(S, pairs, True), 12) for pairs in optimal})
+
+
+def test_assignment_and_ap_match_brute_force_on_random_level_matrices():
+    rng = np.random.default_rng(0)
+    ap_ties = 0
+    for _ in range(300):
+        n, m = int(rng.integers(1, 5)), int(rng.integers(1, 6))
+        S = rng.choice(SCORE_LEVELS, size=(n, m), p=rng.dirichlet(np.ones(5)))
+        best, n_aps = _brute_force(S)
+        ap_ties += n_aps > 1
+        for soft in (True, False):
+            total, pairs = optimal_assignment(S, soft=soft)
+            assert len({j for _, j in pairs}) == len(pairs) and all(S[i, j] > 0 for i, j in pairs)
+            assert total == pytest.approx(best[soft][0])
+            assert average_precision(S, soft=soft) == pytest.approx(best[soft][1], abs=1e-12)
+            assert optimal_assignment(S, soft=soft) == (total, pairs)  # deterministic
+            # The order of the human units does not matter.
+            perm = rng.permutation(n)
+            assert average_precision(S[perm], soft=soft) == pytest.approx(best[soft][1], abs=1e-12)
+    assert ap_ties >= 10  # the sample holds optimal matchings whose AP differs
+
+
+def test_ap_when_every_pair_ties_is_exact_and_cheap():
+    S = np.full((7, 10), 0.25)
+    assert average_precision(S) == pytest.approx(0.25)  # matched at positions 1-7: P@k = 0.25
+    assert average_precision(S, soft=False) == pytest.approx(1.0)
+    rng = np.random.default_rng(1)
+    start = time.perf_counter()
+    for _ in range(20):
+        average_precision(rng.choice([0.25, 0.5], size=(7, 10)))
+    assert time.perf_counter() - start < 2.0  # a few ms each even when most pairs tie
 
 
 def test_rationale_consistency_uses_top5_only():
