@@ -10,7 +10,7 @@ def test_accelerate_parses_launcher_config(path):
     from accelerate.commands.config.config_args import load_config_from_file
 
     cfg = load_config_from_file(str(path))
-    expected = {"cpu": "NO", "single_gpu": "NO", "multi_gpu": "MULTI_GPU", "deepspeed_zero2": "DEEPSPEED", "deepspeed_zero3": "DEEPSPEED", "fsdp": "FSDP"}
+    expected = {"cpu": "MULTI_GPU", "single_gpu": "NO", "multi_gpu": "MULTI_GPU", "deepspeed_zero2": "DEEPSPEED", "deepspeed_zero3": "DEEPSPEED", "fsdp": "FSDP"}
     assert str(cfg.distributed_type).split(".")[-1] == expected[path.stem]
     if cfg.distributed_type == "DEEPSPEED":
         assert cfg.deepspeed_config["zero_stage"] == int(path.stem[-1])
