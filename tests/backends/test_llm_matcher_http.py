@@ -125,6 +125,36 @@ def test_llm_matcher_batch_of_records_over_http(serve):
     assert srv.requests == 3 and srv.max_in_flight <= 2 and matcher.calls == 3 and matcher.repairs == 0
 
 
+# The MetaJudge rules that make side swaps, negations and vague reasons worth nothing.
+ZERO_RULES = [
+    "The same point means the same claim about the same response. Score 0,",
+    "- S<j> credits the point to the wrong response (it says of Response B what R<i> says of Response A, "
+    "or the reverse, or it swaps which response is better on that point);",
+    "- S<j> negates the point or states its opposite (R<i> says a response does something, S<j> says it does not);",
+    "- S<j> is vague, generic or not tied to specific content of the responses.",
+]
+
+
+def test_zero_score_rules_reach_the_metajudge_over_http(serve):
+    judge = MetaJudgeServer()
+    srv = serve(default=judge)
+    attacks = [
+        "Response B cites the 1969 landing date",  # credited to the wrong response
+        "Response A does not cite the 1969 landing date",  # negated
+        "Response A is more helpful overall",  # vague
+    ]
+    S = LLMMatcher(http_backend(srv)).score_matrix(HUMAN[:1], attacks)
+    assert S.tolist() == [[0.0, 0.0, 0.0]]
+    assert srv.requests == 1
+    system, user = (m["content"] for m in srv.bodies[0]["messages"])
+    assert "strict" in system
+    for rule in ZERO_RULES:
+        assert rule in user, rule
+    # The rules come before the units' output format, and every attack reason is listed.
+    assert user.index(ZERO_RULES[0]) < user.index("Output exactly 3 lines")
+    assert judge.seen == [(HUMAN[:1], attacks, None)]
+
+
 def test_make_matcher_builds_an_http_backend_from_the_recipe(serve):
     srv = serve(default=MetaJudgeServer(TABLE))
     cfg = {
