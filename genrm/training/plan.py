@@ -74,20 +74,32 @@ def probe_url(base_url: str, timeout: float = 5.0) -> None:
                           f"{str(e) or 'no reply'}); start the MetaJudge server or fix the URL") from None
 
 
-def preflight(recipe: TrainRecipe, data: tdata.TrainData) -> None:
+def preflight(recipe: TrainRecipe, data: tdata.TrainData, strict: bool = True) -> list[str]:
+    """Raise on what would stop the run. With `strict=False` (a dry run, often made on
+    another machine than the run) the checks of this machine's setup (vLLM installed, the
+    MetaJudge URL answering) come back as warnings instead."""
+    warnings: list[str] = []
     tdata.judge_style(recipe)
     tdata.check_units(recipe, data.train)
     check_batch(recipe, world_size())
+    machine: list[RecipeError] = []
     if recipe.use_vllm and importlib.util.find_spec("vllm") is None:
-        raise RecipeError("use_vllm=true but vLLM is not installed (pip install 'genrm[vllm]' on a CUDA machine, "
-                          "or set use_vllm=false)")
+        machine.append(RecipeError("use_vllm=true but vLLM is not installed (pip install 'genrm[vllm]' on a CUDA "
+                                   "machine, or set use_vllm=false)"))
     m = recipe.reward.matcher
     if recipe.grpo.enabled and recipe.reward.kind != "outcome" and m.kind == "llm":
         backend = m.backend or {}
         if backend.get("kind", "openai") == "openai":
             if not backend.get("base_url"):
                 raise RecipeError("reward.matcher.backend.base_url is missing (the MetaJudge's OpenAI-compatible URL)")
-            probe_url(str(backend["base_url"]))
+            try:
+                probe_url(str(backend["base_url"]))
+            except RecipeError as e:
+                machine.append(e)
+    if machine and strict:
+        raise machine[0]
+    warnings.extend(str(e) for e in machine)
+    return warnings
 
 
 @dataclass

@@ -78,7 +78,7 @@ def train(argv: list[str]) -> int:
     recipe = load_recipe(argv, TrainRecipe)
     recipe.output_dir = recipe.output_dir.replace("${name}", recipe.name)
     data = tdata.load_data(recipe)
-    preflight(recipe, data)
+    warnings = preflight(recipe, data, strict=not recipe.dry_run)
     tokenizer = None
     if recipe.dry_run:
         from genrm.training.models import load_tokenizer
@@ -86,6 +86,8 @@ def train(argv: list[str]) -> int:
         tokenizer = load_tokenizer(recipe)
         plan = make_plan(recipe, data, tokenizer)
         print(plan.text())
+        for w in warnings:
+            print(f"warning: {w}")
         print("dry run: no weights loaded, nothing written to output_dir")
         return 0
     out = recipe.output_dir

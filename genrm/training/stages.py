@@ -11,7 +11,7 @@ from genrm.training import data as tdata
 from genrm.training.callbacks import JudgeEvalCallback
 from genrm.training.models import load_tokenizer, peft_config, save_final
 from genrm.training.recipe import TrainRecipe
-from genrm.training.rewards import rows_log_path, training_reward
+from genrm.training.rewards import build_matcher, rows_log_path, training_reward
 
 DONE = "DONE"  # marks a finished stage directory (resume skips it)
 
@@ -134,7 +134,7 @@ def run_grpo(recipe: TrainRecipe, train: list, evals: list, model_ref: str, stag
         callback = JudgeEvalCallback(
             evals[: recipe.eval.max_records], recipe.eval_steps, style=style, template=template,
             max_new_tokens=recipe.eval.max_new_tokens, top_k=recipe.eval.top_k,
-            matcher=getattr(reward, "matcher", None),
+            matcher=getattr(reward, "matcher", None) or build_matcher(recipe),
         )
         callbacks.append(callback)
     trainer = GRPOTrainer(model=model_ref, reward_funcs=[reward], args=grpo_args(recipe, stage_dir),

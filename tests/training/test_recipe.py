@@ -1,0 +1,133 @@
+"""Bad recipes fail before any weights load, in one line naming the key; every shipped
+recipe resolves in a dry run."""
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from genrm.config import RecipeError, load_recipe
+from genrm.record import PreferenceRecord, user_prompt, write_jsonl
+from genrm.training.recipe import TrainRecipe
+from tests.training.conftest import REPO, run_train, tiny_args
+
+RECIPES = sorted((REPO / "recipes").glob("*.yaml"))
+TRAIN_RECIPES = [p for p in RECIPES if "policy" not in p.name]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["grpo.num_generatoins=4"], "unknown key 'grpo.num_generatoins' (did you mean 'grpo.num_generations'?)"),
+        (["lora.enabld=true"], "unknown key 'lora.enabld' (did you mean 'lora.enabled'?)"),
+        (["grpo.max_steps=two"], "key 'grpo.max_steps' must be an int"),
+        (["overwrite=yes please"], "key 'overwrite' must be a bool"),
+        (["reward.kind=hybird"], "(did you mean 'hybrid'?)"),
+        (["grpo.loss_type=ppo"], "key 'grpo.loss_type' is 'ppo'; must be one of"),
+        (["sft.enabled=false", "grpo.enabled=false"], "nothing to train"),
+        (["overwrite=true", "resume=true"], "contradict"),
+        (["grpo.num_generations=1"], "grpo.num_generations must be >= 2"),
+        (["grpo.epsilon_high=0.1"], "grpo.epsilon_high (0.1) is below grpo.epsilon (0.2)"),
+        (["merge=true"], "merge=true only applies with lora.enabled=true"),
+        (["reward.matcher.kind=llm"], "reward.matcher.kind=llm needs reward.matcher.backend"),
+        (["use_vllm=true", "vllm_mode=server"], "vllm_mode=server needs vllm_server_base_url"),
+        (["data.build=recipes/data/embedded_default.yaml"], "set exactly one of data.path"),
+    ],
+)
+def test_bad_recipe_keys(tiny_model, tiny_data, tmp_path, extra, message):
+    with pytest.raises(RecipeError) as e:
+        load_recipe(tiny_args(tiny_model, tiny_data, tmp_path / "o", *extra), TrainRecipe)
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def _no_units(tmp_path: Path) -> Path:
+    d = tmp_path / "no_units"
+    d.mkdir()
+    recs = [PreferenceRecord(source="generic", domain="general", prompt=user_prompt(f"q{i}?"), chosen=f"a{i}",
+                             rejected=f"b{i}", label_kind="gold") for i in range(3)]
+    write_jsonl(recs, str(d / "train.jsonl"))
+    write_jsonl(recs[:1], str(d / "eval.jsonl"))
+    return d
+
+
+def test_errors_before_weights_load(tiny_model, tiny_data, tmp_path):
+    """Each one line with exit code 2 and nothing written, from the real entry script."""
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    port = _free_port()
+    cases = [
+        ([f"data.path={tmp_path}/nope"], "data.path: dataset directory"),
+        ([f"data.path={_no_units(tmp_path)}"], "needs rationale units, but none of the 3 training records"),
+        (["grpo.num_generations=3"], "grpo.num_generations=3 does not divide the generation batch "
+                                     "(grpo.per_device_train_batch_size=2 x 1 process(es) x "
+                                     "grpo.gradient_accumulation_steps=1 = 2)"),
+        (["use_vllm=true"], "use_vllm=true but vLLM is not installed"),
+        (["reward.matcher.kind=llm", f"reward.matcher.backend={{kind: openai, base_url: 'http://127.0.0.1:{port}/v1', model: m}}"],
+         f"http://127.0.0.1:{port}/v1 does not answer"),
+        ([f"output_dir={foreign}", "overwrite=true"], "was not written by genrm"),
+        (["output_dir=.", "overwrite=true"], "is the current directory"),
+        (["judge.template=nope.jinja"], "judge.template 'nope.jinja'"),
+        (["data.eval_split=test"], "data.eval_split: split 'test' not found"),
+        (["recipe=recipes/nope.yaml"], "recipe not found"),
+    ]
+    for extra, message in cases:
+        out = tmp_path / "out"
+        args = tiny_args(tiny_model, tiny_data, out) + extra
+        if extra[0].startswith("output_dir="):
+            args = [a for a in args if not a.startswith("output_dir=")] + extra
+        r = run_train(args, timeout=120)
+        lines = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+        assert r.returncode == 2 and len(lines) == 1 and message in lines[0], (extra, r.stderr[-1500:])
+        assert "Traceback" not in r.stderr, extra
+        assert not out.exists(), extra
+    assert (foreign / "notes.txt").read_text() == "keep me" and sorted(p.name for p in foreign.iterdir()) == ["notes.txt"]
+    assert (REPO / "pyproject.toml").exists()
+
+
+# Public config sizes of the models the paper recipes name: the dry run counts their
+# parameters from the config alone (meta tensors), as it would from the hub.
+QWEN3 = {
+    "Qwen/Qwen3-14B": ("qwen3", dict(hidden_size=5120, intermediate_size=17408, num_hidden_layers=40,
+                                     num_attention_heads=40, num_key_value_heads=8, head_dim=128)),
+    "Qwen/Qwen3-8B": ("qwen3", dict(hidden_size=4096, intermediate_size=12288, num_hidden_layers=36,
+                                    num_attention_heads=32, num_key_value_heads=8, head_dim=128)),
+    "Qwen/Qwen3-30B-A3B": ("qwen3_moe", dict(hidden_size=2048, intermediate_size=6144, moe_intermediate_size=768,
+                                             num_hidden_layers=48, num_attention_heads=32, num_key_value_heads=4,
+                                             head_dim=128, num_experts=128, num_experts_per_tok=8)),
+}
+
+
+def _config_only_model(ref: str, path: Path, tokenizer) -> Path:
+    from transformers import AutoConfig
+
+    kind, sizes = QWEN3[ref]
+    AutoConfig.for_model(kind, vocab_size=151936, **sizes).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.mark.parametrize("recipe", TRAIN_RECIPES, ids=lambda p: p.stem)
+def test_dry_run_every_recipe(recipe, tiny_data, tmp_path, tokenizer):
+    cfg = load_recipe([f"recipe={recipe}"], TrainRecipe)  # the shipped recipe itself validates
+    args = [f"recipe={recipe}", f"data.path={tiny_data}", "data.build=null", "dry_run=true",
+            f"output_dir={tmp_path}/out"]
+    if cfg.model.ref in QWEN3:
+        args.append(f"model.ref={_config_only_model(cfg.model.ref, tmp_path / 'model', tokenizer)}")
+    if cfg.sft.max_records is not None:
+        args.append("sft.max_records=8")
+    r = run_train(args, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    for key in ("model", "data", "launcher", "output"):
+        assert any(line.startswith(key) for line in r.stdout.splitlines()), (key, r.stdout)
+    if cfg.grpo.enabled:
+        assert "completions" in r.stdout and "optimizer steps" in r.stdout and "matcher" in r.stdout
+    if cfg.model.ref == "Qwen/Qwen3-14B":
+        assert "14768.3M parameters" in r.stdout, r.stdout
+    assert not (tmp_path / "out").exists()
