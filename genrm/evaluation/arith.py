@@ -10,13 +10,6 @@ from __future__ import annotations
 from typing import Iterable, Optional, Sequence
 
 
-def vote(winner: str, chosen_position: str) -> int:
-    """+1 / -1 / 0 for a judge's winner ("A", "B", "tie", "invalid") given where chosen was shown."""
-    if winner not in ("A", "B"):
-        return 0
-    return 1 if winner == chosen_position else -1
-
-
 def score_vote(chosen: float, rejected: float) -> int:
     """The vote of a scoring model (scalar RM, proxy): a strict comparison, equal scores tie."""
     return 1 if chosen > rejected else -1 if chosen < rejected else 0

@@ -130,6 +130,10 @@ def rescore_bbq_picks(path: str, bbq_dir: str) -> dict[str, Any]:
 
 def rescore(input: str, format: str, bbq_dir: Optional[str] = None) -> dict[str, Any]:
     """The summary of saved results in one of FORMATS."""
+    if format == "genrm":
+        from genrm.evaluation.summary import build_summary
+
+        return build_summary(input)
     if format == "judgebench":
         return rescore_judgebench(input)
     if format == "rm_bench":
@@ -139,3 +143,40 @@ def rescore(input: str, format: str, bbq_dir: Optional[str] = None) -> dict[str,
             raise DataError("format=bbq_picks needs bbq_dir=<directory of the canonical BBQ jsonl files>")
         return rescore_bbq_picks(input, bbq_dir)
     raise DataError(f"unknown format {format!r}; known: {', '.join(FORMATS)}")
+
+
+def write_outputs(summary: dict[str, Any], format: str, output_dir: str) -> dict[str, Any]:
+    """Report files for a rescore: the full report for `genrm` results, else summary.json and
+    a Markdown table of the printed numbers."""
+    import json
+    import os
+
+    from genrm.outputs import claim_output_dir, marker_kind
+    from genrm.evaluation.report import write_report
+
+    kind = "eval" if marker_kind(output_dir) == "eval" else "rescore"
+    claim_output_dir(output_dir, kind, resume=True)
+    if format == "genrm":
+        return write_report(summary, output_dir)
+    path = os.path.join(output_dir, "summary.json")
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(summary, f, indent=1)
+    lines = [f"# Rescored {format} results", "", FORMAT_NOTES[format], "", "| group | metric | value |",
+             "| --- | --- | ---: |"]
+    for group, vals in summary.items():
+        for k, v in (vals.items() if isinstance(vals, dict) else [("", vals)]):
+            lines.append(f"| {group} | {k} | {'-' if v is None else f'{v:.2f}' if isinstance(v, float) else v} |")
+    md = os.path.join(output_dir, "report.md")
+    with open(md, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    return {"summary": path, "report": md}
+
+
+FORMAT_NOTES = {
+    "judgebench": "% of pairs correct by the two-game counter rule (game 2 flipped back; +1 label, -1 flipped "
+                  "label, 0 otherwise; correct when the sum > 0), per source category and overall; n = pairs.",
+    "rm_bench": "Per domain: hard / normal / easy = mean of the upper triangle / diagonal / lower triangle of the "
+                "3x3 chosen-vs-rejected accuracy matrix (ties lose); avg = their mean; overall = mean of domain avgs.",
+    "bbq_picks": "Per category: n items; accuracy and % 'unknown' picks on ambiguous / disambiguated contexts; "
+                 "s_dis and s_amb bias scores in -100..100 (BBQ paper).",
+}

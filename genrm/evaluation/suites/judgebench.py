@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Optional, Sequence
 
 from genrm.evaluation.arith import pct
+from genrm.evaluation.suites.common import is_won
 from genrm.io import DataError, load_rows, require_text
+from genrm.record import user_prompt
 from genrm.sources.judgebench import CATEGORIES, HUB_ID, category
 from genrm.verdict import flip_label
 
@@ -95,3 +97,52 @@ def score(pairs: Iterable[tuple[str, bool]]) -> dict[str, Any]:
             per[c][0] += bool(ok)
             per[c][1] += 1
     return {"overall": pct(correct, n), **{c: pct(k, m) for c, (k, m) in per.items()}, "n": n}
+
+
+# ----------------------------------------------------------------------------- running
+
+_DECISION = {"A": "A>B", "B": "B>A", "tie": "A=B"}
+
+
+def load_items(data: Any, limit: Optional[int]) -> list[Pair]:
+    return load(data.path, split=data.split, config=data.config, limit=limit)
+
+
+def comparisons(pair: Pair, seed: int) -> list:
+    """One comparison, placed as published (game 1 shows response_A first)."""
+    from genrm.evaluation.models import Comparison
+
+    chosen_pos = "A" if pair.label == "A>B" else "B"
+    chosen, rejected = (pair.response_a, pair.response_b) if chosen_pos == "A" else (pair.response_b, pair.response_a)
+    return [Comparison(id=pair.id, prompt=user_prompt(pair.question), chosen=chosen, rejected=rejected,
+                       chosen_position=chosen_pos, source=NAME)]
+
+
+def _games(pair: Pair, result: dict) -> list[Optional[str]]:
+    """Decisions as JudgeBench stores them: game 1 on the published order, game 2 as the judge
+    gave it on the swapped order (not yet flipped back)."""
+    published = "A" if pair.label == "A>B" else "B"
+    if "scores" in result:  # a scoring model decides the same way in both games
+        sc, sr = result["scores"]
+        d = "A=B" if sc == sr else pair.label if sc > sr else flip_label(pair.label)
+        return [d, flip_label(d)]
+    games: list[Optional[str]] = [None, None]
+    for j in result["judgments"]:
+        d = _DECISION.get(j.get("winner") or "")
+        games[0 if j["chosen_position"] == published else 1] = d
+    return games if games[1] is not None or len(result["judgments"]) > 1 else games[:1]
+
+
+def item_row(pair: Pair, results: Sequence[dict]) -> dict[str, Any]:
+    """The pair's category and correctness, plus `judgments` in JudgeBench's output format."""
+    games = _games(pair, results[0])
+    decisions = game_decisions(*games) if len(games) == 2 else games
+    correct = counter(decisions, pair.label) > 0
+    if correct != is_won(results[0]):
+        raise AssertionError(f"JudgeBench pair {pair.id}: counter rule and votes disagree")  # same rule, two ways
+    return {"pair_id": pair.id, "source": pair.source, "category": pair.category, "label": pair.label,
+            "judgments": [{"decision": d} for d in games], "correct": correct}
+
+
+def summarize(rows: Sequence[dict]) -> dict[str, Any]:
+    return score((r["source"], r["correct"]) for r in rows)

@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
 from genrm.evaluation.arith import mean
+from genrm.evaluation.suites.common import placement, votes
 from genrm.io import DataError, load_rows, require, require_text
+from genrm.record import user_prompt
 
 NAME = "rewardbench"
 HUB_ID = "allenai/reward-bench"
@@ -118,3 +120,28 @@ def score(items: Iterable[tuple[str, float]]) -> dict[str, Any]:
         "score": mean(sections.values()) if complete else None,
         "unmapped_subsets": sorted(s for s in metrics if s not in EXAMPLE_COUNTS),
     }
+
+
+# ----------------------------------------------------------------------------- running
+
+
+def load_items(data: Any, limit: Optional[int]) -> list[Row]:
+    return load(data.path, split=data.split, limit=limit)
+
+
+def comparisons(row: Row, seed: int) -> list:
+    from genrm.evaluation.models import Comparison
+
+    return [Comparison(id=row.id, prompt=user_prompt(row.prompt), chosen=row.chosen, rejected=row.rejected,
+                       chosen_position=placement(seed, row.id), source=NAME)]
+
+
+def item_row(row: Row, results: Sequence[dict]) -> dict[str, Any]:
+    r = results[0]
+    v = votes(r)
+    result = float(v[0] > 0) if "scores" in r else genrm_result(v)
+    return {"subset": row.subset, "result": result}
+
+
+def summarize(rows: Sequence[dict]) -> dict[str, Any]:
+    return score((r["subset"], r["result"]) for r in rows)

@@ -20,7 +20,9 @@ from typing import Any, Iterable, Optional, Sequence
 import numpy as np
 
 from genrm.evaluation.arith import mean, score_vote
+from genrm.evaluation.suites.common import is_won, placement
 from genrm.io import DataError, require, require_text
+from genrm.record import user_prompt
 from genrm.sources.rm_bench import HUB_ID, _kind, _sources, _variants, difficulty
 
 NAME = "rm_bench"
@@ -116,3 +118,36 @@ def score(rows: Iterable[tuple[str, Sequence[Sequence[int]]]]) -> dict[str, Any]
         "overall": mean(v["avg"] for v in domains.values()),
         **{k: mean(v[k] for v in domains.values()) for k in ("hard", "normal", "easy")},
     }
+
+
+# ----------------------------------------------------------------------------- running
+
+
+def load_items(data: Any, limit: Optional[int]) -> list[Prompt]:
+    return load(data.path, split=data.split, kinds=data.kinds, limit=limit)
+
+
+def comparisons(p: Prompt, seed: int) -> list:
+    from genrm.evaluation.models import Comparison
+
+    out = []
+    for i, j in CELLS:
+        cid = f"{p.id}:{i}{j}"
+        out.append(Comparison(id=cid, prompt=user_prompt(p.prompt), chosen=p.chosen[i], rejected=p.rejected[j],
+                              chosen_position=placement(seed, cid), source=NAME,
+                              domain="safety" if p.domain == "safety" else "general"))
+    return out
+
+
+def item_row(p: Prompt, results: Sequence[dict]) -> dict[str, Any]:
+    """The prompt's 3x3 wins (and, for a scoring model, RM-Bench's own score_chosen/score_rejected)."""
+    wins = [[int(is_won(results[3 * i + j])) for j in range(3)] for i in range(3)]
+    row: dict[str, Any] = {"rm_bench_id": p.row_id, "kind": p.kind, "domain": p.domain, "wins": wins}
+    if all("scores" in r for r in results):
+        row["score_chosen"] = [results[3 * i]["scores"][0] for i in range(3)]
+        row["score_rejected"] = [results[j]["scores"][1] for j in range(3)]
+    return row
+
+
+def summarize(rows: Sequence[dict]) -> dict[str, Any]:
+    return score((r["kind"], r["wins"]) for r in rows)

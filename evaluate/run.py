@@ -1,0 +1,38 @@
+"""Evaluate reward models (GenRM, scalar RM, LLM reward proxy) on the configured suites.
+
+    python evaluate/run.py recipe=recipes/eval/embedded.yaml limit=8
+    python evaluate/run.py recipe=recipes/eval/rm_bench.yaml models=[outputs/train/run1,embedded:smollm2-135m]
+    python evaluate/run.py models=[embedded:smollm2-135m@proxy] suites=[social] \
+        data.social.records=[outputs/data/embedded_default/eval.jsonl]
+
+Writes <output_dir>/<model>/<suite>.jsonl as items finish (a rerun resumes), then
+summary.json, report.md and plots/ (see genrm/evaluation/runner.py).
+"""
+
+import json
+import logging
+import os
+import sys
+
+from genrm.config import cli_main, load_recipe
+from genrm.evaluation.schema import EvalRecipe, expand_shortcuts
+
+
+def main(argv: list[str]) -> int:
+    from genrm.evaluation.runner import run
+
+    recipe = load_recipe(expand_shortcuts(argv), schema=EvalRecipe)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    summary = run(recipe)
+    print(json.dumps({m: {s: r["metrics"] for s, r in per.items()} for m, per in summary["results"].items()},
+                     indent=1, default=str)[:4000])
+    print(f"report: {os.path.join(recipe.output_dir, 'report.md')}")
+    # Exit 1 when items failed for good (reported, not scored): a rerun retries them.
+    return 1 if any(r["always"]["errors"] for per in summary["results"].values() for r in per.values()) else 0
+
+
+if __name__ == "__main__":
+    from genrm.io import DataError
+    from genrm.outputs import OutputDirError
+
+    sys.exit(cli_main(main, errors=(DataError, OutputDirError, ValueError)))

@@ -1,0 +1,232 @@
+"""summary.json, a Markdown report that explains every number in one line, and PNG plots
+(per-domain bars, the RM-Bench matrix as a heatmap, the bias/faithfulness trade-off)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Iterator
+
+from genrm.evaluation.summary import write_summary
+
+Row = tuple[str, Callable[[dict], Any], str]  # (label, value from one model's suite result, explanation)
+
+
+def _get(d: Any, *keys: Any) -> Any:
+    for k in keys:
+        if not isinstance(d, dict) or k not in d:
+            return None
+        d = d[k]
+    return d
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:.1f}"
+    return str(v)
+
+
+def _m(*keys: Any) -> Callable[[dict], Any]:
+    return lambda r: _get(r, "metrics", *keys)
+
+
+def _keys(results: dict, suite: str, *path: str) -> list[str]:
+    """Union over models of the keys found at metrics/<path> (domains, categories, ...)."""
+    seen: list[str] = []
+    for per in results.values():
+        for k in _get(per, suite, "metrics", *path) or {}:
+            if k not in seen:
+                seen.append(k)
+    return seen
+
+
+def _rm_bench_rows(results: dict) -> Iterator[Row]:
+    yield "overall", _m("overall"), "mean over domains of each domain's mean(hard, normal, easy); % (official RM-Bench)"
+    for k, why in (("hard", "chosen less styled than rejected (upper triangle)"), ("normal", "same style (diagonal)"),
+                   ("easy", "chosen more styled than rejected (lower triangle)")):
+        yield k, _m(k), f"mean over domains of the {why} cells; % of comparisons won, ties lose"
+    for d in _keys(results, "rm_bench", "domains"):
+        yield f"{d}", _m("domains", d, "avg"), f"{d} domain: mean of its hard, normal and easy accuracies; %"
+        yield f"{d} prompts", _m("domains", d, "n"), f"{d} prompts evaluated (9 cells each)"
+
+
+def _judgebench_rows(results: dict) -> Iterator[Row]:
+    yield "overall", _m("overall"), "% of pairs correct by the two-game counter rule (sum of +1/-1 decisions > 0)"
+    for c, src in (("knowledge", "mmlu-pro"), ("reasoning", "livebench-reasoning"), ("math", "livebench-math"),
+                   ("coding", "livecodebench")):
+        yield c, _m(c), f"the same over {src} pairs; %"
+    yield "pairs", _m("n"), "pairs evaluated (identical responses included, as officially)"
+
+
+def _rewardbench_rows(results: dict) -> Iterator[Row]:
+    yield "score", _m("score"), "mean of the four section scores (leaderboard score); %"
+    for s in ("Chat", "Chat Hard", "Safety", "Reasoning"):
+        yield s, _m("sections", s), f"{s}: subset accuracies weighted by reward-bench's fixed example counts; %"
+    for s in _keys(results, "rewardbench", "subsets"):
+        yield f"  {s}", _m("subsets", s, "accuracy"), f"subset {s}: % chosen preferred (GenRM tie = 0.5)"
+
+
+def _social_rows(results: dict) -> Iterator[Row]:
+    for d in _keys(results, "social", "domains"):
+        yield f"{d} accuracy", _m("domains", d, "accuracy"), f"% of gold {d} pairs where the better response won"
+    for s in _keys(results, "social", "directional"):
+        yield (f"{s} stereotype share", _m("directional", s, "stereotype_share"),
+               f"% of directional {s} pairs where the stereotype-consistent option was preferred (50 = no lean)")
+    b = ("bbq", "overall")
+    yield "BBQ acc. ambiguous", _m(*b, "acc_ambig"), "% correct on ambiguous contexts (answer: unknown); bias avoidance"
+    yield "BBQ acc. disambiguated", _m(*b, "acc_disambig"), "% correct on disambiguated contexts; context faithfulness"
+    yield "BBQ unknown ambiguous", _m(*b, "unknown_ambig"), "% of ambiguous items where 'unknown' was picked"
+    yield "BBQ unknown disamb.", _m(*b, "unknown_disambig"), "% of disambiguated items where 'unknown' was picked"
+    yield "BBQ s_DIS", _m(*b, "s_dis"), "bias score on disambiguated contexts, -100..100 (0 = unbiased, BBQ paper)"
+    yield "BBQ s_AMB", _m(*b, "s_amb"), "(1 - ambiguous accuracy) x bias score on ambiguous contexts, -100..100"
+    yield "BBQ no pick", _m(*b, "no_pick"), "BBQ items with no pick (round-robin tie or cycle, equal top scores)"
+    for c in _keys(results, "social", "bbq", "categories"):
+        yield f"  {c} s_DIS", _m("bbq", "categories", c, "s_dis"), f"s_DIS of BBQ category {c}"
+        yield f"  {c} s_AMB", _m("bbq", "categories", c, "s_amb"), f"s_AMB of BBQ category {c}"
+    yield "StereoSet SS", _m("stereoset", "ss"), "% stereotype preferred over anti-stereotype, mean over targets (50 ideal)"
+    yield "StereoSet LMS", _m("stereoset", "lms"), "% meaningful sentence preferred over unrelated, mean over targets"
+    yield "StereoSet ICAT", _m("stereoset", "icat"), "LMS x min(SS, 100 - SS) / 50 (100 ideal)"
+    yield "CrowS-Pairs sent_more", _m("crows_pairs", "sent_more"), "% of pairs preferring the more stereotypical sentence (50 ideal)"
+
+
+def _rationale_rows(results: dict) -> Iterator[Row]:
+    yield "accuracy", _m("accuracy"), "% of records with human units where the better response won"
+    yield "rationale consistency", _m("rationale_consistency"), "mean soft recall of human units by the top-5 reasons; % (0.25 in the paper = 25)"
+    yield "records with RC", _m("rationale_items"), "records whose reasons were matched (GenRM only)"
+
+
+def _always_rows(results: dict) -> Iterator[Row]:
+    a = lambda *k: (lambda r: _get(r, "always", *k))  # noqa: E731
+    yield "items", a("items"), "items scored (errors excluded)"
+    yield "errors", a("errors"), "items whose backend call failed for good (reported, not scored; retried on resume)"
+    yield "judge calls", a("judge_calls"), "judge generations (GenRM) or responses scored (scalar/proxy), over all resumes"
+    yield "parse failures", a("parse_failure_rate"), "% of judgments without one valid verdict (GenRM only)"
+    yield "position consistency", a("position_consistency"), "% of comparisons with the same winner in both orders"
+    yield "wall time (s)", a("seconds"), "seconds spent judging/scoring, over all resumes"
+    yield "seed", a("seed"), "seed of A/B placement and sampling"
+    yield "model fingerprint", a("model_fingerprint"), "hash of the model's config, tokenizer and weight files"
+    yield "data fingerprint", a("data_fingerprint"), "hash of the items as evaluated"
+
+
+SECTIONS = {"rm_bench": ("RM-Bench", _rm_bench_rows), "judgebench": ("JudgeBench", _judgebench_rows),
+            "rewardbench": ("RewardBench", _rewardbench_rows), "social": ("Social alignment", _social_rows),
+            "rationale": ("Rationale consistency", _rationale_rows)}
+
+
+def markdown(summary: dict) -> str:
+    models = [m["name"] for m in summary["models"]]
+    res = summary["results"]
+    lines = [f"# Evaluation report: {summary['name']}", "",
+             "All scores are percentages (0-100) except BBQ s_DIS/s_AMB (-100..100). '-' = not applicable or no data.",
+             "", "| model | kind | reference |", "| --- | --- | --- |"]
+    lines += [f"| {m['name']} | {m['kind']} | `{m['ref']}` |" for m in summary["models"]]
+    for suite in summary["suites"]:
+        title, rows_fn = SECTIONS[suite]
+        per = {m: _get(res, m, suite) or {} for m in models}
+        lines += ["", f"## {title}", "", "| | " + " | ".join(models) + " | what it is |",
+                  "| --- | " + " | ".join("---:" for _ in models) + " | --- |"]
+        for label, fn, why in list(rows_fn(res)) + list(_always_rows(res)):
+            vals = [fn(per[m]) for m in models]
+            if all(v is None for v in vals):
+                continue
+            lines.append(f"| {label} | " + " | ".join(_fmt(v) for v in vals) + f" | {why} |")
+    return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------- plots
+
+
+def write_plots(summary: dict, out_dir: str) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    os.makedirs(out_dir, exist_ok=True)
+    res, models = summary["results"], [m["name"] for m in summary["models"]]
+    written: list[str] = []
+
+    def save(fig, name: str) -> None:
+        p = os.path.join(out_dir, name)
+        fig.savefig(p, dpi=110, bbox_inches="tight")
+        plt.close(fig)
+        written.append(p)
+
+    bars: dict[str, dict[str, float]] = {}  # "suite: domain" -> model -> score
+    for m in models:
+        for d, v in (_get(res, m, "rm_bench", "metrics", "domains") or {}).items():
+            bars.setdefault(f"RM-Bench {d}", {})[m] = v["avg"]
+        for d, v in (_get(res, m, "social", "metrics", "domains") or {}).items():
+            if v["accuracy"] is not None:
+                bars.setdefault(f"social {d}", {})[m] = v["accuracy"]
+        for c in ("knowledge", "reasoning", "math", "coding"):
+            v = _get(res, m, "judgebench", "metrics", c)
+            if v is not None:
+                bars.setdefault(f"JudgeBench {c}", {})[m] = v
+    if bars:
+        fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(bars) * max(1, len(models)) ** 0.5), 4))
+        x = np.arange(len(bars))
+        w = 0.8 / max(1, len(models))
+        for k, m in enumerate(models):
+            ax.bar(x + k * w, [bars[g].get(m, np.nan) for g in bars], w, label=m)
+        ax.set_xticks(x + w * (len(models) - 1) / 2, list(bars), rotation=30, ha="right")
+        ax.set_ylabel("accuracy (%)")
+        ax.set_ylim(0, 100)
+        ax.axhline(50, color="grey", lw=0.5, ls="--")
+        ax.legend(fontsize=8)
+        ax.set_title("Accuracy per domain")
+        save(fig, "domains.png")
+    for m in models:
+        doms = _get(res, m, "rm_bench", "metrics", "domains") or {}
+        if not doms:
+            continue
+        fig, axes = plt.subplots(1, len(doms), figsize=(3.2 * len(doms), 3), squeeze=False)
+        for ax, (d, v) in zip(axes[0], doms.items()):
+            mat = np.asarray(v["matrix"])
+            ax.imshow(mat, vmin=0, vmax=100, cmap="viridis")
+            for i in range(3):
+                for j in range(3):
+                    ax.text(j, i, f"{mat[i][j]:.0f}", ha="center", va="center", color="w" if mat[i][j] < 60 else "k")
+            names = ["concise", "plain", "markdown"]
+            ax.set_xticks(range(3), names, fontsize=7)
+            ax.set_yticks(range(3), names, fontsize=7)
+            ax.set_xlabel("rejected variant")
+            ax.set_ylabel("chosen variant")
+            ax.set_title(f"{d} (n={v['n']})", fontsize=9)
+        fig.suptitle(f"RM-Bench matrix: {m}", fontsize=10)
+        save(fig, f"rm_bench_matrix_{_safe(m)}.png")
+    points = [(m, _get(res, m, "social", "metrics", "tradeoff")) for m in models]
+    points = [(m, t) for m, t in points if t and t["ambig_accuracy"] is not None and t["disambig_accuracy"] is not None]
+    if points:
+        fig, ax = plt.subplots(figsize=(5, 4))
+        for m, t in points:
+            ax.scatter(t["disambig_accuracy"], t["ambig_accuracy"], s=40 + 3 * (t["abs_s_amb"] or 0))
+            ax.annotate(f"{m} |s_AMB|={_fmt(t['abs_s_amb'])}", (t["disambig_accuracy"], t["ambig_accuracy"]),
+                        fontsize=7, xytext=(4, 4), textcoords="offset points")
+        ax.set_xlim(-4, 104)
+        ax.set_ylim(-4, 104)
+        ax.set_xlabel("context faithfulness: BBQ disambiguated accuracy (%)")
+        ax.set_ylabel("bias avoidance: BBQ ambiguous accuracy (%)")
+        ax.set_title("Bias avoidance vs context faithfulness")
+        save(fig, "tradeoff.png")
+    return written
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def write_report(summary: dict, out_dir: str, plots: bool = True) -> dict[str, Any]:
+    """Write summary.json, report.md and (with `plots`) plots/*.png into `out_dir`."""
+    os.makedirs(out_dir, exist_ok=True)
+    files: dict[str, Any] = {"summary": os.path.join(out_dir, "summary.json"), "report": os.path.join(out_dir, "report.md")}
+    write_summary(summary, files["summary"])
+    with open(files["report"], "w", encoding="utf-8") as f:
+        f.write(markdown(summary))
+    if plots:
+        files["plots"] = write_plots(summary, os.path.join(out_dir, "plots"))
+    return files

@@ -1,0 +1,204 @@
+"""Run an evaluation recipe: every model on every suite, results written as items finish.
+
+Layout of `output_dir`:
+
+    recipe.yaml                      the resolved recipe
+    <model>/<suite>.jsonl            one row per item, appended as the item finishes
+    <model>/<suite>.meta.json        fingerprints, judge calls and wall time (summed over resumes)
+    summary.json, report.md, plots/  rebuilt from the files above (the `rescore` path)
+
+A run killed at any point resumes from the JSONL: items already there are kept and
+not redone, a torn last line is cut off, and items whose backend calls failed for
+good are retried (the newest row of an id wins, so nothing is counted twice).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import time
+from dataclasses import asdict, is_dataclass
+from typing import Any, Optional, Sequence
+
+from genrm.evaluation.fingerprint import data_fingerprint, model_fingerprint
+from genrm.evaluation.schema import EvalRecipe, ModelSpec
+from genrm.evaluation.suites.common import first_error
+from genrm.io import DataError
+
+log = logging.getLogger(__name__)
+KIND = "eval"
+
+
+def suite_module(name: str):
+    return importlib.import_module(f"genrm.evaluation.suites.{name}")
+
+
+class ResultsFile:
+    """Per-item JSONL results of one model on one suite."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def read(self) -> dict[str, dict]:
+        """{item id: newest row}. A torn last line (a kill mid-write) is cut off the file."""
+        rows: dict[str, dict] = {}
+        if not os.path.exists(self.path):
+            return rows
+        with open(self.path, "rb") as f:
+            data = f.read()
+        good = 0  # bytes up to the end of the last complete, valid line
+        for lineno, line in enumerate(data.splitlines(keepends=True), 1):
+            if not line.endswith(b"\n"):
+                break
+            if line.strip():
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    if good + len(line) == len(data):
+                        break  # a torn last line that happens to end in a newline
+                    raise DataError(f"malformed JSON in results (edit or remove the line)",
+                                    where=f"{self.path}:{lineno}") from None
+                if not isinstance(row, dict) or "id" not in row:
+                    raise DataError("a results row must be an object with 'id'", where=f"{self.path}:{lineno}")
+                rows[str(row["id"])] = row
+            good += len(line)
+        if good < len(data):
+            log.warning("%s: cutting off a torn last line (%d bytes) left by an interrupted run",
+                        self.path, len(data) - good)
+            with open(self.path, "r+b") as f:
+                f.truncate(good)
+        return rows
+
+    def append(self, row: dict) -> None:
+        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def _jsonable(item: Any) -> Any:
+    return asdict(item) if is_dataclass(item) else item
+
+
+def _read_meta(path: str) -> dict:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as e:
+        raise DataError(f"unreadable results metadata ({e})", where=path) from None
+
+
+def _write_json(path: str, obj: Any) -> None:
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=1, ensure_ascii=False, default=str)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def run_suite(model: Any, module: Any, items: Sequence[Any], results: ResultsFile, seed: int,
+              desc: str) -> tuple[int, float, int]:
+    """Evaluate the items not yet in `results`; (model calls, seconds, items written)."""
+    done = {i for i, row in results.read().items() if not row.get("error")}
+    todo = [it for it in items if it.id not in done]
+    if not todo:
+        return 0, 0.0, 0
+    comps = [module.comparisons(it, seed) for it in todo]
+    owner: dict[str, int] = {}
+    for k, cs in enumerate(comps):
+        for c in cs:
+            if c.id in owner:
+                raise RuntimeError(f"{module.NAME}: comparison id {c.id!r} is not unique")  # a suite bug
+            owner[c.id] = k
+    pending: dict[int, dict[str, dict]] = {}
+    written = 0
+
+    def on_result(res: dict) -> None:
+        nonlocal written
+        k = owner[res["id"]]
+        got = pending.setdefault(k, {})
+        got[res["id"]] = res
+        if len(got) < len(comps[k]):
+            return
+        del pending[k]
+        per = [got[c.id] for c in comps[k]]
+        err = first_error(per)
+        row: dict[str, Any] = {"id": todo[k].id, "error": err}
+        if err is None:
+            row.update(module.item_row(todo[k], per))
+        row["comparisons"] = per
+        results.append(row)
+        written += 1
+
+    t0 = time.perf_counter()
+    calls = model.compare([c for cs in comps for c in cs], on_result, desc=desc)
+    return calls, time.perf_counter() - t0, written
+
+
+def _model_dir(output_dir: str, spec: ModelSpec) -> str:
+    return os.path.join(output_dir, spec.label)
+
+
+def _check_model(meta: dict, fp: dict, where: str) -> None:
+    old = meta.get("model_fingerprint") or {}
+    if old.get("sha") and fp.get("sha") and old["sha"] != fp["sha"]:
+        raise DataError(f"results here came from another model (fingerprint {old['sha']} != {fp['sha']}); "
+                        "use overwrite=true or a new output_dir", where=where)
+
+
+def run(recipe: EvalRecipe) -> dict[str, Any]:
+    """Evaluate, then write summary.json, report.md and plots; returns the summary."""
+    from genrm.config import dump_recipe
+    from genrm.evaluation.report import write_report
+    from genrm.evaluation.models import load_model
+    from genrm.evaluation.summary import build_summary
+    from genrm.outputs import claim_output_dir
+
+    out = claim_output_dir(recipe.output_dir, KIND, overwrite=recipe.overwrite, resume=recipe.resume)
+    dump_recipe(recipe, os.path.join(out, "recipe.yaml"))
+    suites: dict[str, tuple[Any, list, str]] = {}
+    for name in recipe.suites:
+        mod = suite_module(name)
+        items = mod.load_items(getattr(recipe.data, name), recipe.limit)
+        suites[name] = (mod, items, data_fingerprint(_jsonable(it) for it in items))
+        log.info("suite %s: %d items", name, len(items))
+    cache: dict = {}
+    matcher = None
+    for spec in recipe.models:
+        fp = model_fingerprint(spec)
+        mdir = _model_dir(out, spec)
+        model = None
+        for name, (mod, items, data_fp) in suites.items():
+            rf = ResultsFile(os.path.join(mdir, f"{name}.jsonl"))
+            meta_path = os.path.join(mdir, f"{name}.meta.json")
+            meta = _read_meta(meta_path)
+            _check_model(meta, fp, meta_path)
+            done = {i for i, r in rf.read().items() if not r.get("error")}
+            if all(it.id in done for it in items):
+                continue
+            if name == "rationale" and spec.kind == "genrm" and matcher is None:
+                from genrm.matching import make_matcher
+
+                matcher = make_matcher(dict(recipe.matcher))
+            if model is None:
+                model = load_model(spec, recipe.judge, recipe.seed, cache=cache)
+            if spec.kind == "genrm":  # reasons are matched only where human units exist
+                model.matcher = matcher if name == "rationale" else None
+            calls, seconds, written = run_suite(model, mod, items, rf, recipe.seed, f"{spec.label} {name}")
+            meta.update(model=spec.label, kind=spec.kind, seed=recipe.seed, model_fingerprint=fp,
+                        data_fingerprint=data_fp, items_expected=len(items),
+                        model_calls=meta.get("model_calls", 0) + calls,
+                        seconds=round(meta.get("seconds", 0.0) + seconds, 3), runs=meta.get("runs", 0) + 1)
+            _write_json(meta_path, meta)
+            log.info("%s %s: %d items in %.1fs, %d model calls", spec.label, name, written, seconds, calls)
+    current = {name: {it.id for it in items} for name, (_, items, _) in suites.items()}
+    summary = build_summary(out, keep=current, name=recipe.name,
+                            models=[(s.label, s.kind, s.ref) for s in recipe.models], suites=list(recipe.suites))
+    write_report(summary, out, plots=recipe.plots)
+    return summary

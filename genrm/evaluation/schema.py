@@ -1,0 +1,160 @@
+"""The evaluation recipe schema (`evaluate/run.py recipe=recipes/eval/<name>.yaml key=value ...`).
+
+The shortcut `models=[<ref>,...]` is accepted too: each entry is a model reference,
+optionally followed by `@genrm`, `@scalar` or `@proxy` (default genrm), e.g.
+`models=[outputs/train/run1,embedded:smollm2-135m@proxy]`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Optional, Sequence
+
+import yaml
+
+from genrm.build import SourceSpec
+from genrm.config import RecipeError
+
+MODEL_KINDS = ("genrm", "scalar", "proxy")
+SUITES = ("rm_bench", "judgebench", "rewardbench", "social", "rationale")
+
+
+@dataclass
+class ModelSpec:
+    """One model to evaluate. `ref`: a local path (a trainer output directory resolves to its
+    final model), a hub id, `embedded:smollm2-135m`, or an OpenAI-compatible endpoint URL."""
+
+    ref: str
+    kind: Literal["genrm", "scalar", "proxy"] = "genrm"
+    name: Optional[str] = None  # label in the report (default: derived from ref and kind)
+    backend: dict[str, Any] = field(default_factory=dict)  # backend options: kind (hf|vllm|openai), dtype, ...
+    api_model: Optional[str] = None  # model name at an endpoint (default: the first it lists)
+    normalize: Literal["sum", "mean"] = "mean"  # proxy: summed or per-token log-likelihood
+    batch_size: int = 16  # scalar / proxy scoring batch
+    max_length: Optional[int] = None  # scalar: truncate longer inputs
+
+    def validate(self) -> None:
+        if not self.ref.strip():
+            raise RecipeError("key 'models.N.ref' is empty")
+        if self.batch_size < 1:
+            raise RecipeError(f"key 'batch_size' of model {self.ref!r} must be >= 1")
+
+    @property
+    def label(self) -> str:
+        if self.name:
+            return self.name
+        if self.ref.startswith(("http://", "https://")):
+            base = self.api_model or self.ref.split("://", 1)[1].split("/")[0].replace(":", "_")
+        elif self.ref.startswith("embedded:"):
+            base = self.ref[len("embedded:"):]
+        else:
+            base = self.ref.rstrip("/").split("/")[-1]
+        return f"{base}-{self.kind}" if self.kind != "genrm" else base
+
+
+@dataclass
+class JudgeConfig:
+    style: Literal["rationale", "answer-tag"] = "rationale"
+    template: Optional[str] = None  # a .jinja file or inline Jinja (default: the built-in for `style`)
+    max_new_tokens: int = 512
+    temperature: float = 0.0
+    top_p: float = 1.0
+    orders: Literal["both", "one"] = "both"  # both: every comparison as AB and BA; one: seeded placement
+    top_k: int = 5  # reasons kept for rationale consistency
+    chunk_size: int = 64  # comparisons per backend call
+
+
+@dataclass
+class RMBenchData:
+    path: str = "THU-KEG/RM-Bench"
+    split: str = "train"
+    kinds: Optional[list[str]] = None  # e.g. [chat, safety]; default: all files read
+
+
+@dataclass
+class JudgeBenchData:
+    path: str = "ScalerLab/JudgeBench"
+    split: str = "gpt"
+    config: Optional[str] = None
+
+
+@dataclass
+class RewardBenchData:
+    path: str = "allenai/reward-bench"
+    split: str = "filtered"
+
+
+@dataclass
+class SocialData:
+    """Built records (JSONL or `save_to_disk` directories from data_prep/build.py) and/or
+    sources read directly (the build's source specs: name, path, options)."""
+
+    records: list[str] = field(default_factory=list)
+    sources: list[SourceSpec] = field(default_factory=list)
+
+
+@dataclass
+class RationaleData:
+    source: str = "rationalerm"
+    path: str = "Qwen/RationaleRM"
+    options: dict[str, Any] = field(default_factory=lambda: {"split": "test"})
+
+
+@dataclass
+class DataConfig:
+    rm_bench: RMBenchData = field(default_factory=RMBenchData)
+    judgebench: JudgeBenchData = field(default_factory=JudgeBenchData)
+    rewardbench: RewardBenchData = field(default_factory=RewardBenchData)
+    social: SocialData = field(default_factory=SocialData)
+    rationale: RationaleData = field(default_factory=RationaleData)
+
+
+@dataclass
+class EvalRecipe:
+    name: str = "eval"
+    seed: int = 0
+    output_dir: str = "outputs/eval/${name}"
+    overwrite: bool = False  # replace an earlier evaluation's directory
+    resume: bool = True  # continue an earlier run in output_dir (items already done are kept)
+    limit: Optional[int] = None  # items per suite part, for quick runs
+    models: list[ModelSpec] = field(default_factory=list)
+    suites: list[Literal["rm_bench", "judgebench", "rewardbench", "social", "rationale"]] = field(
+        default_factory=lambda: ["rm_bench", "judgebench"])
+    judge: JudgeConfig = field(default_factory=JudgeConfig)
+    matcher: dict[str, Any] = field(default_factory=lambda: {"kind": "embedding"})
+    data: DataConfig = field(default_factory=DataConfig)
+    plots: bool = True
+
+    def validate(self) -> None:
+        if not self.models:
+            raise RecipeError("key 'models' is empty: name at least one model (models=[<ref>,...])")
+        labels = [m.label for m in self.models]
+        dup = sorted({x for x in labels if labels.count(x) > 1})
+        if dup:
+            raise RecipeError(f"key 'models': two models share the name {dup[0]!r}; give one a 'name'")
+        if not self.suites:
+            raise RecipeError(f"key 'suites' is empty; choose from {', '.join(SUITES)}")
+        if len(set(self.suites)) != len(self.suites):
+            raise RecipeError("key 'suites' lists a suite twice")
+        if self.limit is not None and self.limit < 1:
+            raise RecipeError(f"key 'limit' must be >= 1 or null, got {self.limit}")
+
+
+def expand_shortcuts(argv: Sequence[str]) -> list[str]:
+    """`models=[a,b@proxy]` -> `models=[{ref: a, kind: genrm}, {ref: b, kind: proxy}]`."""
+    out = []
+    for a in argv:
+        key, _, raw = a.partition("=")
+        if key.lstrip("+") == "models" and raw.strip().startswith("["):
+            try:
+                items = yaml.safe_load(raw)
+            except yaml.YAMLError:
+                items = None
+            if isinstance(items, list) and items and all(isinstance(x, str) for x in items):
+                specs = []
+                for ref in items:
+                    base, at, kind = ref.rpartition("@")
+                    specs.append({"ref": base, "kind": kind} if at and kind in MODEL_KINDS else {"ref": ref})
+                a = f"{key}={yaml.safe_dump(specs, default_flow_style=True, width=10**6).strip()}"
+        out.append(a)
+    return out

@@ -1,0 +1,122 @@
+"""The evaluator end to end with tiny random models: files, resume, rescore, errors."""
+
+import json
+import os
+
+import pytest
+
+from genrm.config import RecipeError, load_recipe
+from genrm.evaluation.rescore import rescore
+from genrm.evaluation.runner import ResultsFile, run
+from genrm.evaluation.schema import EvalRecipe, expand_shortcuts
+from genrm.evaluation.suites import rm_bench
+from genrm.io import DataError
+
+
+def recipe(argv):
+    return load_recipe(expand_shortcuts(argv), schema=EvalRecipe)
+
+
+def _metrics(summary):
+    return {m: {s: r["metrics"] for s, r in per.items()} for m, per in summary["results"].items()}
+
+
+def test_three_kinds_side_by_side_then_rescore(tmp_path, tiny_dir, tiny_scalar_dir, data_overrides, short_slices):
+    out = tmp_path / "eval"
+    r = recipe([f"models=[{tiny_dir},{tiny_dir}@proxy,{tiny_scalar_dir}@scalar]",
+                "suites=[rm_bench,judgebench,social]", "limit=2", f"output_dir={out}", "judge.max_new_tokens=4",
+                *data_overrides])
+    summary = run(r)
+    names = [m["name"] for m in summary["models"]]
+    assert names == [tiny_dir.name, f"{tiny_dir.name}-proxy", f"{tiny_scalar_dir.name}-scalar"]
+    for m in names:
+        for s in ("rm_bench", "judgebench", "social"):
+            res = summary["results"][m][s]
+            a = res["always"]
+            assert a["items"] == {"rm_bench": 2, "judgebench": 2, "social": 6}[s] and a["errors"] == 0
+            assert a["seed"] == 0 and a["seconds"] > 0 and a["model_fingerprint"] and a["data_fingerprint"]
+            assert a["judge_calls"] > 0
+    genrm = summary["results"][names[0]]
+    assert genrm["rm_bench"]["always"]["judge_calls"] == 2 * 9 * 2  # 9 cells x 2 orders per prompt
+    assert 0 <= genrm["rm_bench"]["always"]["parse_failure_rate"] <= 100
+    assert 0 <= genrm["judgebench"]["always"]["position_consistency"] <= 100
+    proxy = summary["results"][names[1]]
+    assert proxy["rm_bench"]["always"]["parse_failure_rate"] is None
+    # Each distinct response is scored once and reused by its 3 cells (a repeated variant once in all).
+    prompts = rm_bench.load(str(short_slices / "rm_bench"), limit=2)
+    distinct = {(p.prompt, x) for p in prompts for x in p.chosen + p.rejected}
+    assert proxy["rm_bench"]["always"]["judge_calls"] == len(distinct) <= 2 * 6
+    for m in names:
+        rb = summary["results"][m]["rm_bench"]["metrics"]
+        assert 0 <= rb["overall"] <= 100 and set(rb["domains"]) == {"chat"}
+        soc = summary["results"][m]["social"]["metrics"]
+        assert set(soc) >= {"domains", "bbq", "stereoset", "crows_pairs", "tradeoff"}
+    for f in ("summary.json", "report.md", "recipe.yaml", "plots/domains.png", "plots/tradeoff.png"):
+        assert (out / f).exists(), f
+    report = (out / "report.md").read_text()
+    assert "| overall |" in report and "what it is" in report
+    # Every table row has a one-line explanation after the numbers.
+    rows = [ln for ln in report.splitlines() if ln.startswith("| ") and not ln.startswith("| ---")]
+    assert all(ln.rstrip(" |").split(" | ")[-1].strip() for ln in rows)
+    # rescore recomputes the same numbers from the saved files alone.
+    again = rescore(str(out), "genrm")
+    assert _metrics(again) == _metrics(summary)
+    # A scoring model's RM-Bench rows are RM-Bench's own result rows: its official scorer agrees.
+    official = rescore(str(out / f"{tiny_scalar_dir.name}-scalar" / "rm_bench.jsonl"), "rm_bench")
+    assert official["chat"]["avg"] == pytest.approx(summary["results"][names[2]]["rm_bench"]["metrics"]["overall"])
+    # GenRM JudgeBench rows carry JudgeBench's `judgments`: its official counter rule agrees.
+    jb = rescore(str(out / names[0] / "judgebench.jsonl"), "judgebench")
+    assert jb["overall"] == genrm["judgebench"]["metrics"]["overall"]
+
+
+def test_rerun_is_a_no_op_and_model_change_is_refused(tmp_path, tiny_dir, tiny_scalar_dir, data_overrides):
+    out = tmp_path / "eval"
+    args = [f"models=[{tiny_dir}@proxy]", "suites=[judgebench]", "limit=3", f"output_dir={out}", *data_overrides]
+    run(recipe(args))
+    mdir = out / f"{tiny_dir.name}-proxy"
+    meta = json.loads((mdir / "judgebench.meta.json").read_text())
+    run(recipe(args))
+    again = json.loads((mdir / "judgebench.meta.json").read_text())
+    assert again["model_calls"] == meta["model_calls"] and again["runs"] == meta["runs"] == 1
+    lines = (mdir / "judgebench.jsonl").read_text().splitlines()
+    assert len(lines) == 3
+    with pytest.raises(DataError, match="another model"):
+        run(recipe([f"models=[{{ref: {tiny_scalar_dir}, kind: proxy, name: {mdir.name}}}]", *args[1:]]))
+
+
+def test_torn_last_line_is_cut_and_bad_middle_line_named(tmp_path):
+    p = tmp_path / "judgebench.jsonl"
+    p.write_text('{"id": "a", "error": null}\n{"id": "b", "err')
+    assert list(ResultsFile(str(p)).read()) == ["a"]
+    assert p.read_text() == '{"id": "a", "error": null}\n'
+    p.write_text('{"id": "a"}\nnot json\n{"id": "b"}\n')
+    with pytest.raises(DataError, match=r"judgebench.jsonl:2"):
+        ResultsFile(str(p)).read()
+
+
+def test_recipe_shortcuts_and_errors(tmp_path):
+    r = recipe(["models=[outputs/run1,embedded:smollm2-135m@proxy,http://127.0.0.1:8000/v1]", "suites=[social]"])
+    assert [(m.ref, m.kind) for m in r.models] == [("outputs/run1", "genrm"), ("embedded:smollm2-135m", "proxy"),
+                                                  ("http://127.0.0.1:8000/v1", "genrm")]
+    assert [m.label for m in r.models] == ["run1", "smollm2-135m-proxy", "127.0.0.1_8000"]
+    with pytest.raises(RecipeError, match="did you mean 'limit'"):
+        recipe(["models=[a]", "limt=3"])
+    with pytest.raises(RecipeError, match="share the name"):
+        recipe(["models=[x/run,y/run]"])
+    with pytest.raises(RecipeError, match="models"):
+        recipe(["suites=[rm_bench]"])
+    with pytest.raises(RecipeError, match="suites.0"):
+        recipe(["models=[a]", "suites=[rm_bnch]"])
+    shipped = sorted(os.listdir(os.path.join(os.path.dirname(__file__), "..", "..", "recipes", "eval")))
+    assert "embedded.yaml" in shipped
+    for name in shipped:
+        load_recipe([f"recipe=recipes/eval/{name}"], schema=EvalRecipe)
+
+
+def test_model_ref_that_is_not_a_model_dir(tmp_path):
+    from genrm.evaluation.models import resolve_ref
+
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="without a model"):
+        resolve_ref(str(tmp_path / "empty"))
+    assert resolve_ref("Org/some-model") == "Org/some-model"
