@@ -16,7 +16,7 @@ def tiny_records(n: int, offset: int = 0) -> list[PreferenceRecord]:
         recs.append(PreferenceRecord(
             source="generic", domain="general", prompt=user_prompt(f"What is {i} plus {i}?"),
             chosen=f"{i} plus {i} is {2 * i}.", rejected=f"{i} plus {i} is {2 * i + 1}.", label_kind="gold",
-            rationale_units=[f"Response A gives the correct sum {2 * i}.", "The other answer is off by one."],
+            rationale_units=[f"It gives the correct sum {2 * i} for {i} plus {i}.", "The other answer is off by one."],
             rationale_origin="human", chosen_position="A" if i % 2 else "B",
         ))
     return recs
