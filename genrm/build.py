@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from genrm.io import DataError
 from genrm.record import PreferenceRecord, prompt_key, to_dataset, write_jsonl
+from genrm.sides import neutralise_record_units
 from genrm.sources import SOURCES, get_source
 from genrm.units import make_decomposer, split_rule_based
 
@@ -260,6 +261,8 @@ def build(cfg: dict) -> BuildResult:
         raise DataError("the mixture is empty after caps and weights")
 
     unit_counts = _add_units(records, dict(cfg.get("units") or {}))
+    # "Response 1/2" in units -> {chosen}/{rejected}, while the source's order is still known
+    unit_counts["side_neutral"] = sum(neutralise_record_units(r) for r in records)
     if cfg.get("position_balance", True):
         balance_positions(records, seed)
     train, evals = split_by_prompt(records, float(cfg["eval_fraction"]), seed)

@@ -263,11 +263,11 @@ def test_llm_units_over_real_http(tmp_path, fixtures_dir, on_failure):
             return
         res = build(cfg)
     assert len(res.train) == 4
-    assert res.stats["units"] == {"llm": 3, "llm_failed_fell_back_to_rule": 1}
+    assert res.stats["units"] == {"llm": 3, "llm_failed_fell_back_to_rule": 1, "side_neutral": 4}
     porto = next(r for r in res.train if "Porto" in r.rationale)
     assert porto.rationale_origin == "human" and porto.rationale_units  # the rule splitter keeps human words
     for r in res.train:
         if r is not porto:
             assert r.rationale_origin == "llm"  # never labelled human
-            assert r.rationale_units[0].startswith("@Response")
+            assert r.rationale_units[0].startswith(("{chosen}", "{rejected}"))  # "@Response 1" made side-neutral
     assert srv.statuses[500] == 1 and srv.statuses[200] >= 5

@@ -10,7 +10,8 @@ annotators' `reasoning` texts, joined by blank lines, with origin "human". By
 default only annotators whose own score points the same way as the overall
 preference are used (`rationale_from="agreeing"`): a dissenting annotator's
 reasoning argues for the rejected response. Units are left empty here: the
-build's splitter/decomposer derives them from the text.
+build's splitter/decomposer derives them from the text and makes them side-neutral
+from `meta.chosen_response` ("@Response 1" -> "{chosen}" or "{rejected}", genrm.sides).
 """
 
 from __future__ import annotations

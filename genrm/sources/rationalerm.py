@@ -3,7 +3,8 @@
 Row: `domain, context, response1, response2, human-checklist` (+ a preference
 column). `human-checklist` holds the human atomic rationales (annotator
 reasoning from HelpSteer3 decomposed into units), so they become
-`rationale_units` with origin "human".
+`rationale_units` with origin "human", side-neutral ("Response 1" becomes
+"{chosen}" or "{rejected}", see genrm.sides); `rationale` keeps the original text.
 
 Types are read leniently because exports differ: `context` is a list of
 `{role, content}` messages, a JSON string of such a list, or plain text (one
@@ -27,6 +28,7 @@ from typing import Any, Iterator
 
 from genrm.io import DataError, load_rows, require, require_text
 from genrm.record import PreferenceRecord, user_prompt
+from genrm.sides import neutralise_units
 from genrm.sources.helpsteer3 import prompt_from_context
 
 SOURCE = "rationalerm"
@@ -130,6 +132,7 @@ def load(
         counts["pairs"] += 1
         yield PreferenceRecord(
             source=SOURCE, domain="general", prompt=prompt, chosen=chosen, rejected=rejected, label_kind="gold",
-            rationale="\n".join(units), rationale_units=units, rationale_origin="human", meta=meta,
+            rationale="\n".join(units), rationale_units=neutralise_units(units, side),  # "Response 1" -> {chosen}...
+            rationale_origin="human", meta=meta,
         )
     log.info("%s %s: %s", SOURCE, path, counts)

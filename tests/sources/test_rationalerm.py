@@ -23,8 +23,17 @@ def test_list_typed_rows(rdir):
     assert stats["pairs"] == 2 and stats["skipped_tie"] == 1
     assert recs[0].chosen == rows[0]["response1"]  # overall_preference -2
     assert recs[1].chosen == rows[1]["response2"]  # overall_preference +2
+    assert recs[0].rationale_units == [  # side-neutral: response1 won here
+        "{chosen}'s slicing creates a new list, so the original is preserved as asked.",
+        "{rejected}'s list.reverse() modifies the list in place, contradicting the requirement.",
+        "{chosen} explains that the original list stays unchanged.",
+    ]
+    assert recs[1].rationale_units[:2] == [  # response2 won: "Response 2" is the chosen one
+        "{chosen} covers the feud, the secret marriage and the tragic ending.",
+        "{rejected} omits the family feud and the deaths that define the plot.",
+    ]
     for rec, row in zip(recs, rows):
-        assert rec.rationale_units == row["human-checklist"]
+        assert rec.rationale == "\n".join(row["human-checklist"])  # the annotators' own words stay
         assert rec.rationale_origin == "human" and rec.label_kind == "gold" and rec.domain == "general"
         assert rec.prompt == row["context"]
         assert rec.meta["rationalerm_domain"] == row["domain"]
@@ -36,9 +45,9 @@ def test_string_typed_rows(rdir):
     assert hike.prompt == [{"role": "user", "content": "What should I pack for a weekend hiking trip?"}]
     assert hike.chosen.startswith("Pack water")  # label "B>A"
     assert hike.rationale_units == [
-        "Response 2 lists safety essentials such as a first-aid kit and a headlamp.",
-        "Response 1 mentions only snacks and omits water and clothing.",
-        "Response 2 accounts for changing weather with layers and a rain jacket.",
+        "{chosen} lists safety essentials such as a first-aid kit and a headlamp.",
+        "{rejected} mentions only snacks and omits water and clothing.",
+        "{chosen} accounts for changing weather with layers and a rain jacket.",
     ]
     assert km.prompt == [{"role": "user", "content": "Convert 5 km to miles."}]  # JSON-encoded context
     assert km.chosen == "5 km is about 3.11 miles." and len(km.rationale_units) == 2
