@@ -48,8 +48,7 @@ def _baseline(files: list[Path]) -> int:
 
 def _clear_caches() -> None:
     """Start each run cold: the loader memoises group parsing per option set."""
-    for fn in (bbq._analyse, bbq.parse_group, bbq.normalize_group, bbq._entries, bbq._describe):
-        fn.cache_clear()
+    bbq.clear_caches()
 
 
 def _ours(data: Path) -> tuple[int, dict]:

