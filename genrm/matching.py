@@ -72,7 +72,7 @@ def _split_pair(pair: Sequence) -> tuple[list[str], list[str], Hashable | None]:
 # -- lexical ----------------------------------------------------------------------
 
 _STOP = frozenset(
-    "a an the and or but if of to in on at by for with from as is are was were be been being it its this that "
+    "a b an the and or but if of to in on at by for with from as is are was were be been being it its this that "
     "these those there their they them he she his her we our you your i me my not no so than then too very can "
     "could would should will just also more most less does do did has have had which who whom what when where why "
     "how all any both each other such only own same into about over under again further once response responses "

@@ -4,7 +4,15 @@ Every reward is called as `f(prompts, completions, **columns) -> list[float | No
 (TRL passes each dataset column as a keyword, one value per completion). They read:
 
 * `label`: the preferred position, "A>B" or "B>A" ("A>>B", "A=B", ... also read);
-* `rationale_units`: the human atomic reasons of the row (list of strings).
+* `rationale_units`: the human atomic reasons of the row (list of strings), side-neutral
+  ("{chosen}"/"{rejected}", see genrm.sides) or already rendered as "Response A/B";
+* `chosen_position` (rationale and hybrid rewards): where the row's judge prompt shows
+  the chosen response ("A"/"B"). It maps the units and the model's A/B mentions to
+  chosen/rejected. Without the column the `label`'s winner gives it (the label names
+  the same side); without both, units are taken as already rendered for the placement
+  the completion was written against (side-neutral units then raise a ValueError);
+* `chosen`, `rejected` (optional): the response texts; with `prompts` they are the
+  context of the pasted-text check, and short ones let a quoted answer name its side.
 
 Completions may be strings or message lists ([{"role": "assistant", "content": ...}]).
 
@@ -16,7 +24,12 @@ Rewards:
 * `FormatReward`    1 when the output has exactly one valid verdict at the end (see
                     genrm.verdict) and at least one reason, else 0.
 * `RationaleReward` Average Precision of the model's ordered reasons against the human
-                    units (genrm.matching.average_precision). None without human units.
+                    units (genrm.matching.average_precision) on the matrix that
+                    `genrm.scoring.score_rationales` returns: sides mapped, only the first
+                    `max_model_units` reasons (default 10; later ones earn nothing and cost
+                    nothing), void reasons (filler, pasted, soup, duplicate, too long,
+                    misattributed) kept as zero positions, stance conflicts at 0 (see
+                    genrm.defenses; `defenses` tunes them). None without human units.
 * `HybridReward`    R_rat * R_out (default, R_out in {0, 1}); "weighted":
                     w_out * R_out + w_rat * R_rat; "rationale_only": R_rat. None without
                     human units. `match_wrong_verdicts=False` skips the matcher where
@@ -37,10 +50,13 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from genrm.defenses import Defenses
 from genrm.matching import average_precision, make_matcher
+from genrm.scoring import DEFAULT_MAX_MODEL_UNITS, RationaleItem, ascore_rationales, score_rationales
 from genrm.verdict import Verdict, label_winner, parse_verdict
 
 HYBRID_MODES = ("product", "weighted", "rationale_only")
@@ -173,8 +189,19 @@ class _Batch:
     verdicts: list[Verdict]
     units: list[list[str]]
     outcome: list[float | None]  # R_out in {0, 1} per row (None when no label is needed/given)
-    pairs: list[tuple[list[str], list[str]]] = field(default_factory=list)
-    rows: list[int] = field(default_factory=list)  # row index of each pair
+    items: list[RationaleItem] = field(default_factory=list)
+    rows: list[int] = field(default_factory=list)  # row index of each item
+    checks: Counter = field(default_factory=Counter)  # void reasons by kind, truncations, zeroed pairs
+
+
+def _optional(kwargs: dict, name: str, n: int) -> list:
+    col = kwargs.get(name)
+    if col is None:
+        return [None] * n
+    col = list(col)
+    if len(col) != n:
+        raise ValueError(f"column '{name}' has {len(col)} values for {n} completions")
+    return col
 
 
 def _is_remote(matcher) -> bool:
@@ -187,26 +214,35 @@ class _MatchedReward(_Reward):
 
     needs_label = False
 
-    def __init__(self, matcher, style: str, top_k: int | None, name: str):
+    def __init__(self, matcher, style: str, top_k: int | None, name: str,
+                 max_model_units: int = DEFAULT_MAX_MODEL_UNITS, defenses: Defenses | dict | None = None):
         super().__init__(name)
         self.matcher, self.style, self.top_k = matcher, style, top_k
+        if int(max_model_units) < 1:
+            raise ValueError(f"max_model_units must be >= 1, got {max_model_units}")
+        self.max_model_units = int(max_model_units)
+        self.defenses = defenses if isinstance(defenses, Defenses) else Defenses(**(defenses or {}))
 
-    def _prepare(self, completions, kwargs) -> _Batch:
+    def _prepare(self, prompts, completions, kwargs) -> _Batch:
         verdicts = self._parse(completions, self.style)
         n = len(verdicts)
         units = [human_units(u) for u in _column(kwargs, "rationale_units", n, self.__name__)]
+        labels = _column(kwargs, "label", n, self.__name__) if self.needs_label else _optional(kwargs, "label", n)
         if self.needs_label:
-            labels = _column(kwargs, "label", n, self.__name__)
             outcome = [
                 None if lab is None else float(v.winner == label_winner(lab)) for v, lab in zip(verdicts, labels)
             ]
         else:
             outcome = [None] * n
+        positions = _optional(kwargs, "chosen_position", n)
+        chosen, rejected = _optional(kwargs, "chosen", n), _optional(kwargs, "rejected", n)
+        prompts = list(prompts) if prompts is not None and len(prompts) == n else [None] * n
         batch = _Batch(verdicts, units, outcome)
         for r, (v, hu) in enumerate(zip(verdicts, units)):
             if hu and not self._skip(outcome[r]):
                 reasons = v.reasons[: self.top_k] if self.top_k else v.reasons
-                batch.pairs.append((hu, reasons))
+                batch.items.append(RationaleItem.from_row(hu, reasons, chosen_position=positions[r], label=labels[r],
+                                                          prompt=prompts[r], chosen=chosen[r], rejected=rejected[r]))
                 batch.rows.append(r)
         return batch
 
@@ -238,20 +274,24 @@ class _MatchedReward(_Reward):
             "not_applicable": sum(1 for u in batch.units if not u),
             "matched_rows": len(batch.rows),
             "reasons_per_output": _mean([float(len(v.reasons)) for v in batch.verdicts]),
+            **{f"checks/{k}": float(v) for k, v in sorted(batch.checks.items())},
         }
         if self.needs_label:
             metrics["outcome_mean"] = _mean(batch.outcome)
         self._publish(batch.verdicts, metrics, kwargs)
         return out
 
+    def _options(self, batch: _Batch) -> dict:
+        return {"max_model_units": self.max_model_units, "defenses": self.defenses, "stats": batch.checks}
+
     def __call__(self, prompts=None, completions=None, **kwargs) -> list[float | None]:
-        batch = self._prepare(completions, kwargs)
-        matrices = self.matcher.score_matrices(batch.pairs, raise_errors=False) if batch.pairs else []
+        batch = self._prepare(prompts, completions, kwargs)
+        matrices = score_rationales(self.matcher, batch.items, **self._options(batch)) if batch.items else []
         return self._finish(batch, matrices, kwargs)
 
-    async def _acall(self, completions, kwargs) -> list[float | None]:
-        batch = self._prepare(completions, kwargs)
-        matrices = await self.matcher.ascore_matrices(batch.pairs, raise_errors=False) if batch.pairs else []
+    async def _acall(self, prompts, completions, kwargs) -> list[float | None]:
+        batch = self._prepare(prompts, completions, kwargs)
+        matrices = await ascore_rationales(self.matcher, batch.items, **self._options(batch)) if batch.items else []
         return self._finish(batch, matrices, kwargs)
 
 
@@ -264,13 +304,14 @@ class RationaleReward(_MatchedReward):
             cls = AsyncRationaleReward
         return super().__new__(cls)
 
-    def __init__(self, matcher, top_k: int | None = None, style: str = "rationale", name: str = "rationale"):
-        super().__init__(matcher, style, top_k, name)
+    def __init__(self, matcher, top_k: int | None = None, style: str = "rationale", name: str = "rationale",
+                 max_model_units: int = DEFAULT_MAX_MODEL_UNITS, defenses: Defenses | dict | None = None):
+        super().__init__(matcher, style, top_k, name, max_model_units, defenses)
 
 
 class AsyncRationaleReward(RationaleReward):
     async def __call__(self, prompts=None, completions=None, **kwargs) -> list[float | None]:
-        return await self._acall(completions, kwargs)
+        return await self._acall(prompts, completions, kwargs)
 
 
 class HybridReward(_MatchedReward):
@@ -292,8 +333,10 @@ class HybridReward(_MatchedReward):
         top_k: int | None = None,
         name: str = "hybrid",
         match_wrong_verdicts: bool = True,
+        max_model_units: int = DEFAULT_MAX_MODEL_UNITS,
+        defenses: Defenses | dict | None = None,
     ):
-        super().__init__(matcher, style, top_k, name)
+        super().__init__(matcher, style, top_k, name, max_model_units, defenses)
         # False: in product mode a wrong or invalid verdict scores 0 without a MetaJudge
         # call (about half the calls early in training); rationale_mean then covers only
         # the rows with a right verdict.
@@ -321,7 +364,7 @@ class HybridReward(_MatchedReward):
 
 class AsyncHybridReward(HybridReward):
     async def __call__(self, prompts=None, completions=None, **kwargs) -> list[float | None]:
-        return await self._acall(completions, kwargs)
+        return await self._acall(prompts, completions, kwargs)
 
 
 def make_reward(cfg: dict, backend=None):

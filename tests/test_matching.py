@@ -427,3 +427,16 @@ def test_make_matcher_factory():
         make_matcher({"kind": "llm"})
     with pytest.raises(ValueError, match="unknown matcher kind"):
         make_matcher({"kind": "bm25"})
+
+
+def test_lexical_matcher_is_ab_symmetric():
+    """"a" and "b" are both stop words: swapping A and B everywhere changes nothing."""
+    human = ["A gives the correct year 1969", "B invents a quote from Armstrong", "Option B beats option A on tone"]
+    model = ["B invents a quote", "A gives year 1969 correctly", "A beats B on tone", "plan B and a plan"]
+
+    def swap(texts):
+        return [t.translate(str.maketrans("AaBb", "BbAa")) for t in texts]
+
+    m = LexicalMatcher()
+    assert np.array_equal(m.score_matrix(human, model), m.score_matrix(swap(human), swap(model)))
+    assert m.similarity("plan b", "plan a") == 1.0
