@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 demo: setup
-	WANDB_MODE=offline HF_HUB_OFFLINE=1 $(BIN)/python data_prep/build.py recipe=recipes/data/embedded_default.yaml overwrite=true
+	WANDB_MODE=offline HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python train/genrm.py recipe=recipes/smoke_cpu.yaml overwrite=true
 
 test: setup
 	WANDB_MODE=offline HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests
@@ -37,6 +37,7 @@ bench: setup
 	$(BIN)/python bench/data_prep.py
 	$(BIN)/python bench/matcher.py
 	$(BIN)/python bench/judge_backend.py
+	$(BIN)/python bench/train_step.py
 
 clean:
 	rm -rf outputs bench/results
