@@ -2,7 +2,8 @@
 
 The GRPO prompt is the rendered judge prompt (the pair in the record's A/B placement),
 never the record's `prompt` column alone. Its rows also carry what the rewards read:
-`label`, `rationale_units`, `chosen_position` and `record_id`.
+`label`, `rationale_units` (side-neutral, see genrm.sides), `chosen_position`, `chosen`,
+`rejected` and `record_id`.
 
 The SFT target is the record's rationale units as a numbered list, most important
 first, then the boxed verdict for the record's placement; the judge prompt is the
@@ -18,6 +19,7 @@ from typing import Any, Sequence
 from genrm.config import RecipeError
 from genrm.judging import judge_messages
 from genrm.record import PreferenceRecord, read_jsonl
+from genrm.sides import render_units
 from genrm.training.recipe import TrainRecipe
 
 
@@ -94,18 +96,9 @@ def check_units(recipe: TrainRecipe, records: Sequence[PreferenceRecord]) -> Non
               "(no advantage), never 0")
 
 
-def render_units(record: PreferenceRecord) -> list[str]:
-    """The record's units as text for its own placement (side-aware when units are stored side-neutral)."""
-    try:
-        from genrm.sides import render_units as _render  # side-neutral units (reward-integrity work)
-    except ImportError:
-        return list(record.rationale_units)
-    return list(_render(record.rationale_units, record.chosen_position))
-
-
 def sft_target(record: PreferenceRecord, style: str = "rationale") -> str | None:
     """Numbered human units, most important first, then the verdict for the record's placement."""
-    units = render_units(record)
+    units = render_units(record.rationale_units, record.chosen_position)
     if not units:
         return None
     reasons = "\n".join(f"{i}. {u}" for i, u in enumerate(units, 1))
@@ -135,6 +128,8 @@ def grpo_rows(records: Sequence[PreferenceRecord], recipe: TrainRecipe) -> list[
             "label": r.label,
             "rationale_units": list(r.rationale_units),
             "chosen_position": r.chosen_position,
+            "chosen": r.chosen,  # the rewards' pasted-text and quoted-answer checks read them
+            "rejected": r.rejected,
             "record_id": r.id,
         }
         for r in records
