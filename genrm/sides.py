@@ -60,6 +60,7 @@ _BARE_VERBS = frozenset(
     "clearly directly properly successfully remains stays tries attempts can could would should will might may "
     "seems appears cites quotes invents recommends asks".split()
 )
+_ANY = re.compile(r"(?i:response|assistant|model|output|option|candidate|first|second)|(?<![\w'])[AB](?!\w)")
 _SENTENCE_START = re.compile(r"(?:^|[.!?:;\n]\s*|^\s*(?:\d+[.)]|[-*\u2022])\s*)$")
 
 
@@ -88,6 +89,8 @@ def neutralise(text: str, first: str = "chosen", *, trusted: bool = False) -> st
     one, two = _first_side(first)
     if not trusted:
         text = PLACEHOLDER.sub(r"\1", text)
+    if not _ANY.search(text):  # most texts: no mention at all, one cheap search
+        return text
 
     def named(m: re.Match) -> str:
         return one if m.group(1).upper() in ("A", "1") else two

@@ -32,8 +32,7 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 from genrm.matching import content_words
 from genrm.sides import PLACEHOLDER
@@ -88,6 +87,7 @@ def content_form(word: str) -> str | None:
     return got[0] if got and got[1] else None
 
 
+@functools.lru_cache(maxsize=65536)
 def _is_cue(word: str) -> bool:
     w = word.lower()
     return w in NEGATION_CUES or w.endswith("n't")
@@ -97,13 +97,13 @@ def words_of(text: str) -> list[str]:
     return _WORDS.findall(PLACEHOLDER.sub(" ", text).lower())
 
 
-@dataclass(frozen=True)
-class Clause:
+class Clause(NamedTuple):
     side: int  # +1 chosen, -1 rejected, 0 none
     explicit: bool  # the side is named in the clause itself
     words: tuple[tuple[str, int], ...]  # (content word, polarity +1/-1), quotes left out
     content_side: int  # the side whose short response text the clause contains, else 0
     negated: bool  # any cue in the clause
+    vocab: frozenset[str] = frozenset()  # the words, for aligning clauses
 
 
 def _content_side(quotes: str, short: tuple[str, str] | None) -> int:
@@ -117,74 +117,99 @@ def _content_side(quotes: str, short: tuple[str, str] | None) -> int:
     return 1 if c and not r else -1 if r and not c else 0
 
 
-def _finish(tokens: list[tuple[str, str]]) -> tuple[int, bool, list[tuple[str, int]], str, bool, int]:
-    """(side, explicit, words, quoted texts, negated, trailing cue parity) of one clause's tokens."""
-    side, explicit = 0, False
-    prev = None
-    words: list[tuple[str, int]] = []
-    parity = 1
-    trailing = 1  # parity of cues with no content word after them
-    before = 0  # words before the first of those cues
-    for kind, tok in tokens:
-        if kind == "side" and not explicit and (prev is None or prev not in _NOT_SUBJECT):
-            side, explicit = (1 if tok == "{chosen}" else -1), True
-        elif kind == "word":
-            if _is_cue(tok):
-                if trailing > 0:
-                    before = len(words)
-                parity, trailing = -parity, -trailing
-            elif tok.lower() not in _CONNECTIVES and (got := _stance_word(tok)) is not None:
-                words.append((got[0], parity))
-                if got[1]:  # "is not correct": an evaluative word after the cue leaves it trailing
-                    trailing = 1
-        prev = tok.lower() if kind == "word" else None
-    text = "\n".join(" ".join(words_of(tok)) for kind, tok in tokens if kind == "quote")
-    negated = any(kind == "word" and _is_cue(tok) for kind, tok in tokens)
-    if trailing < 0:  # "the key is missing": a cue at the end speaks of what came before it
-        words = [(w, -p) for w, p in words[:before]] + words[before:]
-    return side, explicit, words, text, negated, trailing
+@functools.lru_cache(maxsize=65536)
+def _info(tok: str) -> tuple[str, bool, bool, tuple[str, bool] | None]:
+    """(lowercase, is a negation cue, is a connective, stance form) of one word token."""
+    low = tok.lower()
+    cue = _is_cue(low)
+    conn = low in _CONNECTIVES
+    return low, cue, conn, None if cue or conn else _stance_word(low)
+
+
+class _Open:
+    """A clause being read: tokens arrive one by one (see the module doc for the rules)."""
+
+    __slots__ = ("side", "explicit", "words", "parity", "trailing", "before", "negated", "quotes", "first", "prev",
+                 "substance")
+
+    def __init__(self) -> None:
+        self.side, self.explicit, self.words = 0, False, []
+        self.parity, self.trailing, self.before = 1, 1, 0  # trailing: parity of cues with no content word after
+        self.negated, self.substance = False, False
+        self.quotes: list[str] = []
+        self.first = self.prev = None
+
+    def add(self, kind: str, tok: str) -> None:
+        if kind == "side":
+            if not self.explicit and (self.prev is None or self.prev not in _NOT_SUBJECT):
+                self.side, self.explicit = (1 if tok == "{chosen}" else -1), True
+            self.prev = None
+        elif kind == "quote":
+            self.quotes.append(" ".join(words_of(tok)))
+            self.prev = None
+        else:
+            low, cue, _, form = _info(tok)
+            if cue:
+                self.negated = True
+                if self.trailing > 0:
+                    self.before = len(self.words)
+                self.parity, self.trailing = -self.parity, -self.trailing
+            elif form is not None:
+                self.words.append((form[0], self.parity))
+                if form[1]:  # "is not correct": an evaluative word after the cue leaves it trailing
+                    self.trailing, self.substance = 1, True
+            self.prev = low
+        if self.first is None:
+            self.first = self.prev or ""
+
+    def close(self) -> list[tuple[str, int]]:
+        if self.trailing < 0:  # "the key is missing": a cue at the end speaks of what came before it
+            return [(w, -p) for w, p in self.words[: self.before]] + self.words[self.before :]
+        return self.words
 
 
 @functools.lru_cache(maxsize=16384)
 def analyse(text: str, short: tuple[str, str] | None = None) -> tuple[Clause, ...]:
     """The clauses of a side-neutral text (see the module doc)."""
-    sentences: list[list[list[tuple[str, str]]]] = [[[]]]
+    clauses: list[Clause] = []
+    built: list[list] = []  # clauses of the current sentence: [side, explicit, words, by_text, negated]
+    state = {"current": 0}
+    cur = _Open()
+
+    def close_clause() -> None:
+        nonlocal cur
+        if cur.first is None:
+            return
+        words = cur.close()
+        if cur.trailing < 0 and built and not cur.substance:
+            built[-1][2] = [(w, -p) for w, p in built[-1][2]]  # ", which is not correct": the clause before
+        by_text = _content_side("\n".join(cur.quotes), short)
+        side = cur.side
+        if not cur.explicit:
+            side = state["current"] or by_text
+        elif cur.first not in _NOT_SUBJECT:
+            state["current"] = side
+        built.append([side, cur.explicit, words, by_text, cur.negated])
+        cur = _Open()
+
+    def close_sentence() -> None:
+        close_clause()
+        clauses.extend(Clause(s, e, tuple(w), t, n, frozenset(x for x, _ in w)) for s, e, w, t, n in built)
+        built.clear()
+        state["current"] = 0
+
     for m in _TOKEN.finditer(text):
         kind = m.lastgroup
         tok = m.group(kind)
-        sent = sentences[-1]
         if kind == "stop":
-            if tok in ".!?\n":
-                sentences.append([[]])
-            elif sent[-1]:
-                sent.append([])
+            close_sentence() if tok in ".!?\n" else close_clause()
             continue
         if kind == "word":
-            low = tok.lower()
-            after_and = bool(sent[-1]) and sent[-1][-1][1].lower() in ("and", "or")
-            if low in _CONNECTIVES and sent[-1]:
-                sent.append([])
-            elif after_and and _is_cue(tok):  # "X and not Y": the cue starts a clause of its own
-                sent[-1].pop()
-                sent.append([])
-        sent[-1].append((kind, tok))
-    clauses: list[Clause] = []
-    for sent in sentences:
-        current = 0
-        built: list[list] = []
-        for toks in sent:
-            if not toks:
-                continue
-            side, explicit, words, ctext, negated, trailing = _finish(toks)
-            if trailing < 0 and built and all(not content_form(w) for w, _ in words):
-                built[-1][2] = [(w, -p) for w, p in built[-1][2]]  # ", which is not correct": the clause before
-            by_text = _content_side(ctext, short)
-            if not explicit:
-                side = current or by_text
-            elif toks[0][1].lower() not in _NOT_SUBJECT:
-                current = side
-            built.append([side, explicit, words, by_text, negated])
-        clauses += [Clause(s, e, tuple(w), t, n) for s, e, w, t, n in built]
+            _, cue, conn, _ = _info(tok)
+            if (conn and cur.first is not None) or (cue and cur.prev in ("and", "or")):
+                close_clause()  # a connective, or "X and not Y": the cue starts a clause of its own
+        cur.add(kind, tok)
+    close_sentence()
     return tuple(clauses)
 
 
@@ -198,16 +223,16 @@ def _stance_votes(unit: Sequence[Clause], reason: Sequence[Clause]) -> tuple[flo
     agree = disagree = 0.0
     clause_hit = False
     for c in unit:
-        mine = dict(c.words)
         best, shared = None, 0
         for rc in reason:
-            k = sum(1 for w, _ in rc.words if w in mine)
+            k = len(rc.vocab & c.vocab)
             if k > shared:
                 best, shared = rc, k
         if best is None:
             continue
         ca = cd = 0.0
         seen: set[str] = set()
+        mine = dict(c.words)
         for w, q in best.words:
             if w in mine and w not in seen:
                 seen.add(w)
@@ -227,8 +252,10 @@ def conflicts(unit: Sequence[Clause], reason: Sequence[Clause]) -> bool:
     return clause_hit or disagree > agree or (disagree >= 2 and disagree >= agree)
 
 
-def all_content(text: str) -> set[str]:
-    return {c for w in words_of(text) if (c := content_form(w))}
+@functools.lru_cache(maxsize=65536)
+def all_content(text: str) -> frozenset[str]:
+    """Content words of a text (cached: units are compared with every reason of every rollout)."""
+    return frozenset(c for w in words_of(text) if (c := content_form(w)))
 
 
 def signature(text: str, short) -> set:
