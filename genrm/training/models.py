@@ -1,4 +1,4 @@
-"""Load the model to train, its tokenizer and LoRA settings; save the final checkpoint."""
+"""The model to train (its path, how TRL loads it), its tokenizer, LoRA settings, and the final checkpoint."""
 
 from __future__ import annotations
 
@@ -6,9 +6,6 @@ import os
 from typing import Any
 
 from genrm.training.recipe import TrainRecipe
-
-_DTYPES = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}
-
 
 def model_path(ref: str) -> str:
     from genrm.assets import resolve_model
@@ -25,32 +22,19 @@ def load_tokenizer(recipe: TrainRecipe, ref: str | None = None) -> Any:
     return tok
 
 
-def _dtype(recipe: TrainRecipe):
-    import torch
-
-    if recipe.model.dtype != "auto":
-        return getattr(torch, recipe.model.dtype)
-    return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(recipe.precision, torch.float32)
-
-
-def load_model(recipe: TrainRecipe, ref: str | None = None) -> Any:
-    """The causal LM at `ref` (default: the recipe's model) in the recipe's dtype."""
-    from transformers import AutoModelForCausalLM
-
-    kwargs: dict[str, Any] = {"dtype": _dtype(recipe), "trust_remote_code": recipe.model.trust_remote_code}
+def model_init_kwargs(recipe: TrainRecipe) -> dict[str, Any]:
+    """How TRL loads the model from its path (TRL loads string models in float32 otherwise)."""
+    kw: dict[str, Any] = {"dtype": recipe.model.dtype, "trust_remote_code": recipe.model.trust_remote_code}
     if recipe.model.attn_implementation:
-        kwargs["attn_implementation"] = recipe.model.attn_implementation
-    if recipe.lora.load_in_4bit:
+        kw["attn_implementation"] = recipe.model.attn_implementation
+    if recipe.lora.load_in_4bit:  # QLoRA
         import torch
         from transformers import BitsAndBytesConfig
 
-        kwargs["quantization_config"] = BitsAndBytesConfig(
+        kw["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16
         )
-    model = AutoModelForCausalLM.from_pretrained(model_path(ref or recipe.model.ref), **kwargs)
-    if getattr(model.generation_config, "pad_token_id", None) is None:
-        model.generation_config.pad_token_id = model.generation_config.eos_token_id
-    return model
+    return kw
 
 
 def peft_config(recipe: TrainRecipe) -> Any:

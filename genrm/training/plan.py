@@ -86,6 +86,12 @@ def preflight(recipe: TrainRecipe, data: tdata.TrainData, strict: bool = True) -
     if recipe.use_vllm and importlib.util.find_spec("vllm") is None:
         machine.append(RecipeError("use_vllm=true but vLLM is not installed (pip install 'genrm[vllm]' on a CUDA "
                                    "machine, or set use_vllm=false)"))
+    if recipe.lora.load_in_4bit and importlib.util.find_spec("bitsandbytes") is None:
+        machine.append(RecipeError("lora.load_in_4bit=true (QLoRA) needs bitsandbytes (pip install bitsandbytes on a "
+                                   "CUDA machine), or set lora.load_in_4bit=false"))
+    if recipe.report_to == "trackio" and importlib.util.find_spec("trackio") is None:
+        machine.append(RecipeError("report_to=trackio but trackio is not installed (pip install trackio, "
+                                   "or report_to=wandb / none)"))
     m = recipe.reward.matcher
     if recipe.grpo.enabled and recipe.reward.kind != "outcome" and m.kind == "llm":
         backend = m.backend or {}

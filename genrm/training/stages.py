@@ -9,7 +9,7 @@ from typing import Any
 
 from genrm.training import data as tdata
 from genrm.training.callbacks import JudgeEvalCallback
-from genrm.training.models import load_tokenizer, peft_config, save_final
+from genrm.training.models import load_tokenizer, model_init_kwargs, peft_config, save_final
 from genrm.training.recipe import TrainRecipe
 from genrm.training.rewards import build_matcher, rows_log_path, training_reward
 
@@ -42,13 +42,6 @@ def _common(recipe: TrainRecipe, stage_dir: str, stage: str) -> dict[str, Any]:
         disable_tqdm=False,
         save_only_model=False,
     )
-
-
-def model_init_kwargs(recipe: TrainRecipe) -> dict[str, Any]:
-    kw: dict[str, Any] = {"dtype": recipe.model.dtype, "trust_remote_code": recipe.model.trust_remote_code}
-    if recipe.model.attn_implementation:
-        kw["attn_implementation"] = recipe.model.attn_implementation
-    return kw
 
 
 def run_sft(recipe: TrainRecipe, train: list, model_ref: str, stage_dir: str) -> str:

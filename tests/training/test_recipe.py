@@ -131,3 +131,28 @@ def test_dry_run_every_recipe(recipe, tiny_data, tmp_path, tokenizer):
     if cfg.model.ref == "Qwen/Qwen3-14B":
         assert "14768.3M parameters" in r.stdout, r.stdout
     assert not (tmp_path / "out").exists()
+
+
+def test_bad_launcher_config_is_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("distributed_type: BOGUS\n")
+    for config, message in [(tmp_path / "nope.yaml", "does not exist"), (bad, "is not valid: 'BOGUS'")]:
+        r = subprocess.run([sys.executable, "-m", "genrm.cli", "train", "--config_file", str(config),
+                            f"recipe={REPO / 'recipes' / 'smoke_cpu.yaml'}", "dry_run=true"],
+                           capture_output=True, text=True, cwd=REPO, timeout=120)
+        assert r.returncode == 2 and r.stderr.startswith("error: launcher config") and message in r.stderr, r.stderr
+        assert r.stderr.count("\n") == 1
+
+
+def test_launcher_passes_through(tiny_data, tmp_path):
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "genrm.cli", "train", "--config_file",
+                        str(REPO / "accelerate_configs" / "cpu.yaml"), f"recipe={REPO / 'recipes' / 'smoke_cpu.yaml'}",
+                        f"data.path={tiny_data}", "data.build=null", "dry_run=true", f"output_dir={tmp_path}/o"],
+                       capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert r.returncode == 0 and "dry run" in r.stdout, r.stderr[-2000:]

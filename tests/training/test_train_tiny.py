@@ -26,3 +26,20 @@ def test_tiny_model_through_every_stage(tiny_model, tiny_data, tmp_path):
     backend = HFBackend(model=str(out), dtype="float32", device="cpu")
     assert backend.generate([[{"role": "user", "content": "hi"}]])[0] is not None
     assert "checkpoint:" in r.stdout and os.fspath(out) in r.stdout
+
+
+def test_lora_adapter_and_merge(tiny_model, tiny_data, tmp_path):
+    from genrm.backends.hf import HFBackend
+
+    for merge in (False, True):
+        out = tmp_path / f"lora_merge_{merge}"
+        r = run_train(tiny_args(tiny_model, tiny_data, out, "lora.enabled=true", "lora.r=4", "lora.alpha=8",
+                                f"merge={str(merge).lower()}", "eval_steps=0", "sft.max_steps=1", "grpo.max_steps=1"))
+        assert r.returncode == 0, r.stderr[-3000:]
+        if merge:  # the merged full model at the root, the adapter beside it
+            assert (out / "config.json").exists() and (out / "adapter" / "adapter_config.json").exists()
+            assert not (out / "adapter_config.json").exists()
+        else:
+            assert (out / "adapter_config.json").exists()
+        backend = HFBackend(model=str(out), dtype="float32", device="cpu")  # one reference either way
+        assert backend.generate([[{"role": "user", "content": "hi"}]])[0] is not None
