@@ -35,6 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import torch  # noqa: E402
+from bench.perf import mm_gflops  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from genrm.backends.base import Sampling  # noqa: E402
@@ -55,18 +56,6 @@ def judge_prompts(n: int) -> list[list[dict]]:
     if len(recs) < n:
         raise SystemExit(f"only {len(recs)} RM-Bench chat prompts in {path}, asked for {n}")
     return [render_judge_messages(r.prompt, r.response_a, r.response_b) for r in recs]
-
-
-def mm_gflops(size: int = 2048, trials: int = 5, reps: int = 8) -> float:
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    torch.mm(a, b)
-    best = 0.0
-    for _ in range(trials):
-        t = time.perf_counter()
-        for _ in range(reps):
-            torch.mm(a, b)
-        best = max(best, 2 * size**3 * reps / (time.perf_counter() - t) / 1e9)
-    return best
 
 
 def naive_loop(backend: HFBackend, prompts, max_new: int) -> list[str]:

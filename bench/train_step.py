@@ -34,6 +34,7 @@ os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
+from bench.perf import mm_gflops  # noqa: E402
 from transformers import TrainerCallback  # noqa: E402
 
 from genrm.config import load_recipe  # noqa: E402
@@ -42,19 +43,6 @@ from genrm.training.models import model_path  # noqa: E402
 from genrm.training.recipe import TrainRecipe  # noqa: E402
 
 TARGET_OVERHEAD, TARGET_MFU, TARGET_RSS_GIB = 0.03, 0.50, 4.0
-
-
-def mm_gflops(size: int = 2048, trials: int = 5, reps: int = 8) -> float:
-    """Best fp32 `torch.mm` throughput over a few trials (this machine's peak)."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    torch.mm(a, b)
-    best = 0.0
-    for _ in range(trials):
-        t = time.perf_counter()
-        for _ in range(reps):
-            torch.mm(a, b)
-        best = max(best, 2 * size**3 * reps / (time.perf_counter() - t) / 1e9)
-    return best
 
 
 class Timers:
