@@ -33,7 +33,6 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import torch  # noqa: E402
 from bench.perf import mm_gflops  # noqa: E402
 from transformers import TrainerCallback  # noqa: E402
 
