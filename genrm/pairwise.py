@@ -37,6 +37,7 @@ class JudgeConfig:
     max_new_tokens: int = 512
     temperature: float = 0.0
     seed: int = 0
+    stop: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -123,7 +124,8 @@ class PairJudge:
 def make_judge(cfg: JudgeConfig, backend: Any = None) -> PairJudge:
     """A judge from its config (or around an already built backend)."""
     backend = backend if backend is not None else make_backend(cfg.backend)
-    sampling = Sampling(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, seed=cfg.seed)
+    sampling = Sampling(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, seed=cfg.seed,
+                        stop=list(cfg.stop))
     return PairJudge(backend, style=cfg.style, template=cfg.template, sampling=sampling)
 
 

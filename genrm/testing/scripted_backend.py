@@ -51,6 +51,9 @@ class ScriptedBackend:
         self.batch_sizes: list[int] = []
         self._lock = threading.Lock()
 
+    def __repr__(self) -> str:
+        return f"ScriptedBackend(call_latency={self.call_latency}, item_latency={self.item_latency})"
+
     def _answer(self, label: str) -> str | None:
         if label == "fail":
             return None
