@@ -107,27 +107,21 @@ def _apply_override(cfg: Any, key: str, raw: str) -> None:
             idx = int(part)
             if not -len(node) <= idx < len(node):
                 raise RecipeError(f"override {key}: index {idx} is out of range ('{'.'.join(parts[:i])}' has {len(node)} items)")
-            if last:
-                node[idx] = _Raw(raw)
-            else:
-                node = node[idx]
-            continue
-        if not isinstance(node, dict):
+        elif isinstance(node, dict):
+            idx = part
+        else:
             raise RecipeError(f"override {key}: '{'.'.join(parts[:i])}' is a value, not a section")
         if last:
-            node[part] = _Raw(raw)
-        else:
-            node = node.setdefault(part, {})
-            if node is None:
-                node = {}
-                _set_path(cfg, parts[: i + 1], node)
-
-
-def _set_path(cfg: Any, parts: list[str], value: Any) -> None:
-    node = cfg
-    for p in parts[:-1]:
-        node = node[int(p)] if isinstance(node, list) else node[p]
-    node[int(parts[-1]) if isinstance(node, list) else parts[-1]] = value
+            node[idx] = _Raw(raw)
+            return
+        child = node.get(idx) if isinstance(node, dict) else node[idx]
+        if child is None:
+            child = {}
+        elif isinstance(child, _Raw):  # an earlier override set the whole section (`xs=[...]`)
+            parsed = _parse_value(key, str(child))
+            child = parsed if isinstance(parsed, (dict, list)) else child
+        node[idx] = child
+        node = child
 
 
 class _Raw(str):

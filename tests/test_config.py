@@ -122,3 +122,14 @@ def test_cli_main_one_line(recipe, capsys):
     rc = cli_main(lambda argv: load_recipe(argv, Schema) and 0, [f"recipe={recipe}", "sead=1"])
     err = capsys.readouterr().err
     assert rc == 2 and err.startswith("error: unknown key 'sead'") and err.count("\n") == 1
+
+
+def test_override_into_a_section_an_earlier_override_set(recipe):
+    cfg = load_recipe([f"recipe={recipe}", "items=[{name: a}, {name: b}]", "items.1.weight=3", "inner={max_units: 4}",
+                       "inner.method=none"], Schema)
+    assert [(i.name, i.weight) for i in cfg.items] == [("a", 1.0), ("b", 3.0)]
+    assert cfg.inner.max_units == 4 and cfg.inner.method == "none"
+    with pytest.raises(RecipeError, match="index 5 is out of range"):
+        load_recipe([f"recipe={recipe}", "items=[{name: a}]", "items.5.name=x"], Schema)
+    with pytest.raises(RecipeError, match="'seed' is a value, not a section"):
+        load_recipe([f"recipe={recipe}", "seed.x=1"], Schema)
