@@ -78,3 +78,52 @@ def test_require_helpers():
         require_int(row, "c", "f:1", allowed=(0, 1))
     with pytest.raises(DataError, match=r"field 'd': should be str"):
         require(row, "d", "f:1", str)
+
+
+def test_not_utf8_names_line_and_byte_offset(tmp_path):
+    p = tmp_path / "x.jsonl"
+    p.write_bytes(b'{"a": 1}\n{"a": "caf\xe9"}\n')
+    with pytest.raises(DataError, match=r"x.jsonl:2: not UTF-8 text: byte 0xe9 at byte offset 19 \(line 2, column 11\)"):
+        list(iter_jsonl(str(p)))
+    c = tmp_path / "x.csv"
+    c.write_bytes(b"a,b\n1,2\n3,\xff\n")
+    with pytest.raises(DataError, match=r"x.csv:3: not UTF-8 text: byte 0xff at byte offset 10 \(line 3, column 3\)"):
+        list(iter_csv(str(c)))
+    j = tmp_path / "x.json"
+    j.write_bytes(b'[{"a": 1},\n {"a": "\xc3"}]')
+    with pytest.raises(DataError, match=r"x.json:2: not UTF-8 text: byte 0xc3 at byte offset 19"):
+        list(iter_json_array(str(j)))
+
+
+def test_nul_characters_are_errors_naming_the_field(tmp_path):
+    p = tmp_path / "x.jsonl"
+    p.write_text('{"a": "fine", "b": {"c": ["ok", "x\\u0000y"]}}\n')
+    with pytest.raises(DataError, match=r"x.jsonl:1: field 'b.c.1': contains a NUL character"):
+        list(iter_jsonl(str(p)))
+    p.write_text('{"a": "a literal backslash-u0000 is fine: \\\\u0000"}\n')
+    assert [r for _, r in iter_jsonl(str(p))] == [{"a": "a literal backslash-u0000 is fine: \\u0000"}]
+    c = tmp_path / "x.csv"
+    c.write_bytes(b"a,b\n1,2\x00\n")
+    with pytest.raises(DataError, match=r"x.csv:2: contains a NUL byte \(column 4\)"):
+        list(iter_csv(str(c)))
+
+
+def test_byte_order_mark_and_deep_nesting(tmp_path):
+    p = tmp_path / "bom.jsonl"
+    p.write_bytes(b'\xef\xbb\xbf{"a": 1}\n')
+    assert [r for _, r in iter_jsonl(str(p))] == [{"a": 1}]
+    c = tmp_path / "bom.csv"
+    c.write_bytes(b"\xef\xbb\xbfa,b\n1,2\n")
+    assert [r for _, r in iter_csv(str(c))] == [{"a": "1", "b": "2"}]
+    d = tmp_path / "deep.jsonl"
+    d.write_text('{"a": ' + "[" * 50_000 + "]" * 50_000 + "}\n")
+    with pytest.raises(DataError, match=r"deep.jsonl:1: JSON nested too deeply to read"):
+        list(iter_jsonl(str(d)))
+
+
+def test_require_int_rejects_bools_and_floats():
+    with pytest.raises(DataError, match=r"f:1: field 'label': should be an integer, got true"):
+        require_int({"label": True}, "label", "f:1")
+    with pytest.raises(DataError, match=r"field 'label': should be an integer, got 1.0"):
+        require_int({"label": 1.0}, "label", "f:1")
+    assert require_int({"label": "2"}, "label", "f:1") == 2  # CSV cells are text

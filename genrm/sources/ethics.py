@@ -34,12 +34,13 @@ items with conflicting labels are dropped; both are counted in `stats`.
 from __future__ import annotations
 
 import csv
+import io
 import itertools
 import logging
 import os
 from typing import Any, Iterator
 
-from genrm.io import DataError, iter_rows, load_rows, require_int, require_text
+from genrm.io import DataError, iter_rows, load_rows, read_text, require_int, require_text
 from genrm.record import PreferenceRecord, user_prompt
 
 SOURCE = "ethics"
@@ -104,7 +105,7 @@ def _config_from(path: str, row: dict | None) -> str | None:
 
 def _iter_util_csv(path: str) -> Iterator[tuple[str, dict]]:
     """The original util_*.csv has no header: two columns, the first more pleasant."""
-    with open(path, encoding="utf-8", newline="") as f:
+    with io.StringIO(read_text(path), newline="") as f:  # bad bytes name the line and offset
         reader = csv.reader(f)
         line = 1
         while True:
