@@ -11,11 +11,14 @@ Two decomposers, selectable per recipe (`units.method`):
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import re
 from dataclasses import dataclass
 from typing import Sequence
 
 from genrm.backends.base import Backend, Sampling
+from genrm.config import RecipeError
 
 # Statements that carry no evidence ("Response 1 is better.", "Both are good.")
 _GENERIC = re.compile(
@@ -121,26 +124,47 @@ class LLMDecomposer:
             return None
         return units
 
+    def _generate(self, prompts: list, sampling: Sampling) -> tuple[list[str | None], list]:
+        """Outputs, and the request errors when the backend reports them (remote backends)."""
+        errors: list = []
+        if "errors" in inspect.signature(self.backend.generate).parameters:
+            return self.backend.generate(prompts, sampling, errors=errors), errors
+        return self.backend.generate(prompts, sampling), errors
+
     def decompose_batch(self, texts: Sequence[str], raise_errors: bool = True) -> list[list[str] | None]:
-        """Units per text. A text whose output stays unusable after the retries (or whose
-        request failed for good) raises DecomposeError, or is None with raise_errors=False."""
+        """Units per text. An unusable output is asked again (sampled) up to `max_retries`
+        times; a request that failed for good (the backend has retried what can be retried)
+        is not asked again. A text left without units raises DecomposeError, or is None
+        with raise_errors=False. A request the server refused as wrong (a 4xx other than
+        408/429: bad key, unknown model) always raises: no other text would fare better."""
         results: list[list[str] | None] = [[] if not (t and t.strip()) else None for t in texts]
         todo = [i for i, t in enumerate(texts) if t and t.strip()]
+        failed: list[int] = []
+        first_error = ""
         sampling = Sampling(max_new_tokens=self.max_new_tokens, temperature=0.0)
         for attempt in range(self.max_retries + 1):
             if not todo:
                 break
             if attempt:  # a retry samples, so a deterministic bad answer is not repeated
                 sampling = Sampling(max_new_tokens=self.max_new_tokens, temperature=0.7, seed=attempt)
-            outs = self.backend.generate([self.messages(texts[i]) for i in todo], sampling)
+            outs, errors = self._generate([self.messages(texts[i]) for i in todo], sampling)
+            fatal = next((e for e in errors if not getattr(e, "retryable", True)), None)
+            if fatal is not None:
+                raise DecomposeError(f"units.backend: {fatal.error}")
+            request_failed = {todo[e.index] for e in errors}
+            first_error = first_error or (errors[0].error if errors else "")
             still = []
             for i, out in zip(todo, outs):
                 units = self.parse(out)
-                if units is None:
-                    still.append(i)
-                else:
+                if units is not None:
                     results[i] = units
+                elif i in request_failed:
+                    failed.append(i)
+                else:
+                    still.append(i)
             todo = still
+        if failed and raise_errors:
+            raise DecomposeError(f"{len(failed)} decomposition request(s) failed; first: {first_error}")
         if todo and raise_errors:
             raise DecomposeError(
                 f"{len(todo)} rationale(s) could not be decomposed after {self.max_retries + 1} attempts "
@@ -149,20 +173,53 @@ class LLMDecomposer:
         return results
 
 
+_BACKEND_CLASSES = {"openai": ("genrm.backends.openai_http", "OpenAIBackend"), "hf": ("genrm.backends.hf", "HFBackend"),
+                    "vllm": ("genrm.backends.vllm", "VLLMBackend")}
+
+
+def _backend_type_error(e: TypeError, cfg: dict) -> str:
+    """A constructor's TypeError as a recipe error naming the `units.backend` key."""
+    text = str(e)
+    bad = re.search(r"unexpected keyword argument '(\w+)'", text)
+    if not bad:
+        missing = re.search(r"missing \d+ required positional arguments?: (.+)$", text)
+        return f"units.backend needs {missing.group(1)}" if missing else f"units.backend: {text}"
+    hint = ""
+    where = _BACKEND_CLASSES.get(cfg.get("kind", "hf"))
+    if where is not None:
+        import importlib
+
+        cls = getattr(importlib.import_module(where[0]), where[1])
+        params = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+        close = difflib.get_close_matches(bad.group(1), params, n=1)
+        hint = f" (did you mean 'units.backend.{close[0]}'?)" if close else ""
+    return f"unknown key 'units.backend.{bad.group(1)}'{hint}"
+
+
 def make_decomposer(cfg: dict) -> "LLMDecomposer | None":
-    """None for the rule-based splitter; an LLMDecomposer for `method: llm`."""
+    """None for the rule-based splitter; an LLMDecomposer for `method: llm`. A bad backend
+    setting is a RecipeError naming the `units.backend` key."""
     method = cfg.get("method", "rule")
     if method in ("rule", "none"):
         return None
     if method != "llm":
-        raise ValueError(f"units.method must be 'rule', 'llm' or 'none', got {method!r}")
+        raise RecipeError(f"units.method must be 'rule', 'llm' or 'none', got {method!r}")
     from genrm.backends import make_backend
 
     backend_cfg = dict(cfg.get("backend") or {})
     if not backend_cfg:
-        raise ValueError("units.method=llm needs units.backend (e.g. {kind: openai, base_url: ..., model: ...})")
+        raise RecipeError("units.method=llm needs units.backend (e.g. {kind: openai, base_url: ..., model: ...})")
+    try:
+        backend = make_backend(backend_cfg)
+    except TypeError as e:  # an unknown or missing setting: the constructor names it
+        raise RecipeError(_backend_type_error(e, backend_cfg)) from None
+    except ValueError as e:  # "<setting> must be ...": name it as the recipe key
+        name, _, rest = str(e).partition(" ")
+        if name in backend_cfg or name == "base_url":
+            raise RecipeError(f"key 'units.backend.{name}' {rest}") from None
+        raise RecipeError(f"units.backend: {e}") from None
     return LLMDecomposer(
-        backend=make_backend(backend_cfg),
+        backend=backend,
         min_units=int(cfg.get("min_units", 3)),
         max_units=int(cfg.get("max_units", 7)),
         max_retries=int(cfg.get("max_retries", 2)),

@@ -16,7 +16,12 @@
   server would) and a new seed asks the server again.
 - The API key is read from the environment variable named by `api_key_env` at
   construction; it is never logged, put in a repr, or written to the cache (the key
-  is not part of the request hash).
+  is not part of the request hash). Credentials written into `base_url`
+  (`https://user:key@host/v1`, `?api_key=...`) are shown as `***` wherever the URL is.
+- `base_url`, `timeout`, `max_retries`, `concurrency` and the backoffs are checked at
+  construction (`BackendConfigError`). A failure reads `<url>: <root cause>`: connection
+  refused, DNS lookup failed, timed out, TLS error, or the HTTP status with the
+  server's own message.
 """
 
 from __future__ import annotations
@@ -34,22 +39,24 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from genrm.backends.base import BackendError, Prompt, Sampling
+from genrm.backends.endpoint import BackendConfigError, check_base_url, check_number, guard_logs, redact_url, root_cause
 
 log = logging.getLogger(__name__)
 
-_RETRY_STATUS = {408, 409, 429}  # plus every 5xx
+_RETRY_STATUS = {408, 429}  # plus every 5xx; any other 4xx is the request's fault, never retried
 
 
 @dataclass
 class RequestError:
     index: int  # prompt index in the call
-    error: str  # "<ExceptionType>: message"
+    error: str  # "<url>: <root cause> (<ExceptionType>)"
     attempts: int
     exception: BaseException | None = field(default=None, repr=False, compare=False)
+    retryable: bool = True  # False: retrying cannot help (a 4xx other than 408/429)
 
 
 class _Unusable(Exception):
-    """A 200 response without usable completions."""
+    """A 200 response without usable completions (its text reads "unusable reply: ...")."""
 
 
 def _messages(prompt: Prompt) -> list[dict]:
@@ -58,9 +65,9 @@ def _messages(prompt: Prompt) -> list[dict]:
     return [{"role": m["role"], "content": m["content"]} for m in prompt]
 
 
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip().replace("\n", " ")
-    return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
+def _describe(exc: BaseException, url: str = "", timeout: float | None = None) -> str:
+    where = f"{url}: " if url else ""
+    return f"{where}{root_cause(exc, timeout)} ({type(exc).__name__})"
 
 
 class OpenAIBackend:
@@ -80,16 +87,18 @@ class OpenAIBackend:
         strict: bool = False,
         backoff_max: float = 30.0,
     ):
-        if concurrency < 1:
-            raise ValueError(f"concurrency must be >= 1, got {concurrency}")
-        self.base_url = base_url.rstrip("/")
+        self.base_url = check_base_url(base_url).rstrip("/")
+        if not isinstance(model, str) or not model.strip():
+            raise BackendConfigError(f"model must be a non-empty string (the served model's name), got {model!r}")
         self.model = model
         self.api_key_env = api_key_env
-        self.concurrency = concurrency
-        self.timeout = float(timeout)
-        self.max_retries = int(max_retries)
-        self.backoff = float(backoff)
-        self.backoff_max = float(backoff_max)
+        self.concurrency = check_number("concurrency", concurrency, integer=True, minimum=1)
+        self.timeout = float(check_number("timeout", timeout, minimum=0, strict_min=True))
+        self.max_retries = check_number("max_retries", max_retries, integer=True, minimum=0)
+        self.backoff = float(check_number("backoff", backoff, minimum=0))
+        self.backoff_max = float(check_number("backoff_max", backoff_max, minimum=0))
+        self.url = redact_url(self.base_url)  # what errors, logs and reprs show
+        guard_logs(self.base_url)
         self.cache_dir = cache_dir
         self.extra_body = dict(extra_body or {})
         self.strict = strict
@@ -104,7 +113,7 @@ class OpenAIBackend:
         self.stats = {"requests": 0, "retries": 0, "cache_hits": 0, "failures": 0}
 
     def __repr__(self) -> str:
-        return f"OpenAIBackend(base_url={self.base_url!r}, model={self.model!r}, api_key_env={self.api_key_env!r})"
+        return f"OpenAIBackend(base_url={self.url!r}, model={self.model!r}, api_key_env={self.api_key_env!r})"
 
     # ---------------------------------------------------------------- plumbing
 
@@ -210,7 +219,7 @@ class OpenAIBackend:
                 pass
         return delay
 
-    async def _with_retries(self, index: int, send) -> tuple[Any, RequestError | None]:
+    async def _with_retries(self, index: int, send, path: str = "/chat/completions") -> tuple[Any, RequestError | None]:
         """`await send()` with our retry policy; (value, None) or (None, error) once retries run out
         or the failure is not retryable. `send` does one request and returns its usable result."""
         attempts, last = 0, None
@@ -224,9 +233,11 @@ class OpenAIBackend:
                     break
                 self.stats["retries"] += 1
                 delay = self._delay(attempt, exc)
-                log.debug("request %d attempt %d failed (%s); retrying in %.2fs", index, attempts, _describe(exc), delay)
+                log.debug("request %d attempt %d failed (%s); retrying in %.2fs", index, attempts,
+                          _describe(exc, self.url + path, self.timeout), delay)
                 await asyncio.sleep(delay)
-        err = RequestError(index, _describe(last) if last else "unknown error", attempts, last)
+        assert last is not None  # max_retries >= 0: the loop ran and failed
+        err = RequestError(index, _describe(last, self.url + path, self.timeout), attempts, last, self._retryable(last))
         log.warning("request %d failed after %d attempt(s): %s", index, attempts, err.error)
         return None, err
 
@@ -252,20 +263,21 @@ class OpenAIBackend:
             try:
                 self._cache_put(key, request, texts)
             except OSError as exc:  # a full or read-only cache must not lose a good answer
-                log.warning("could not write the response cache (%s)", _describe(exc))
+                log.warning("could not write the response cache (%s)", _describe(exc))  # a local path, no URL
         return texts, err
 
     @staticmethod
     def _texts(resp: Any, n: int) -> list[str]:
         choices = getattr(resp, "choices", None)
         if not isinstance(choices, list) or len(choices) < n:
-            raise _Unusable(f"expected {n} choice(s), got {0 if not isinstance(choices, list) else len(choices)}")
+            got = len(choices) if isinstance(choices, list) else 0
+            raise _Unusable(f"unusable reply: expected {n} choice(s), got {got}")
         choices = sorted(choices, key=lambda c: c.index or 0)[:n]
         texts = []
         for c in choices:
             content = getattr(getattr(c, "message", None), "content", None)
             if not isinstance(content, str):
-                raise _Unusable("a choice has no text content")
+                raise _Unusable("unusable reply: a choice has no text content")
             texts.append(content)
         return texts
 
@@ -338,22 +350,22 @@ class OpenAIBackend:
                     model=self.model, prompt=text, max_tokens=0, echo=True, logprobs=1, temperature=0.0
                 )
             if not isinstance(getattr(resp, "choices", None), list) or not resp.choices:
-                raise _Unusable("no choices")
+                raise _Unusable("unusable reply: no choices")
             return resp
 
-        resp, err = await self._with_retries(0, send)
+        resp, err = await self._with_retries(0, send, "/completions")
         if err is not None:
             self.stats["failures"] += 1
             exc = err.exception
             if isinstance(exc, openai.APIStatusError) and exc.status_code in (400, 404, 405, 422, 501):
                 raise NotImplementedError(
-                    f"the server at {self.base_url} does not offer /completions with echo+logprobs "
+                    f"the server at {self.url} does not offer /completions with echo+logprobs "
                     f"(HTTP {exc.status_code}); loglikelihood needs it (vLLM and llama.cpp servers have it)"
                 ) from exc
             raise BackendError(f"loglikelihood request failed after {err.attempts} attempt(s): {err.error}") from exc
         lp = resp.choices[0].logprobs
         if lp is None or not lp.token_logprobs or not lp.text_offset:
-            raise NotImplementedError(f"the server at {self.base_url} returned no echoed logprobs")
+            raise NotImplementedError(f"the server at {self.url} returned no echoed logprobs")
         start = len(prompt)
         picked = [v for off, v in zip(lp.text_offset, lp.token_logprobs) if off >= start]
         if not picked or any(v is None for v in picked):

@@ -180,7 +180,8 @@ def test_strict_raises_backend_error(serve):
     srv = serve(default="ok")
     srv.fail(500, 500)
     backend = make_backend(srv, max_retries=1, strict=True)
-    with pytest.raises(BackendError, match=r"1 of 1 request\(s\) failed; first: InternalServerError"):
+    first = r"http://127.0.0.1:\d+/v1/chat/completions: HTTP 500 Internal Server Error: injected HTTP 500 \(InternalServerError\)"
+    with pytest.raises(BackendError, match=r"1 of 1 request\(s\) failed; first: " + first):
         backend.generate(["p"])
     srv.fail(500, 500)
     lenient = make_backend(srv, max_retries=1)
@@ -506,3 +507,135 @@ def test_loglikelihood_rejects_chat_messages(serve):
     with pytest.raises(NotImplementedError, match="raw string"):
         backend.loglikelihood([{"role": "user", "content": "hi"}], " there")
     assert srv.requests == 0
+
+
+# ---------------------------------------------------------------- settings, root causes, redaction
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"base_url": ""}, "base_url is empty"),
+        ({"base_url": None}, "base_url is empty"),
+        ({"base_url": 8000}, "base_url must be a URL string, got int 8000"),
+        ({"base_url": "ftp://h/v1"}, r"base_url must start with http:// or https:// \(got 'ftp://h/v1'"),
+        ({"base_url": "not a url"}, r"base_url contains whitespace \(got 'not a url'\)"),
+        ({"base_url": "127.0.0.1:8000/v1"}, "base_url must start with http://"),
+        ({"base_url": "http://"}, "base_url names no host"),
+        ({"base_url": "http://h:0/v1"}, "base_url has port 0"),
+        ({"base_url": "http://h:port/v1"}, "base_url is not a valid URL"),
+        ({"base_url": "http://h/v1?api_key=sk-abc123"}, r"cannot carry a query string or fragment \(got 'http://h/v1\?api_key=\*\*\*'\)"),
+        ({"timeout": 0}, "timeout must be a number > 0, got 0"),
+        ({"timeout": -1}, "timeout must be a number > 0, got -1"),
+        ({"timeout": float("nan")}, "timeout must be a number > 0, got nan"),
+        ({"timeout": True}, "timeout must be a number > 0, got True"),
+        ({"timeout": "5"}, "timeout must be a number > 0, got '5'"),
+        ({"max_retries": -1}, "max_retries must be an integer >= 0, got -1"),
+        ({"max_retries": 1.5}, "max_retries must be an integer >= 0, got 1.5"),
+        ({"concurrency": 0}, "concurrency must be an integer >= 1, got 0"),
+        ({"backoff": -0.5}, "backoff must be a number >= 0"),
+        ({"model": ""}, "model must be a non-empty string"),
+    ],
+)
+def test_settings_are_checked_at_construction(kwargs, message):
+    from genrm.backends.openai_http import BackendConfigError
+
+    opts = {"base_url": "http://127.0.0.1:8000/v1", "model": "m", "api_key_env": NO_KEY_ENV, **kwargs}
+    with pytest.raises(BackendConfigError, match=message) as e:
+        OpenAIBackend(**opts)
+    assert isinstance(e.value, ValueError) and "\n" not in str(e.value)
+
+
+def test_max_retries_zero_sends_one_request_and_names_the_failure(serve):
+    srv = serve(default="ok")
+    srv.fail(503)
+    backend = make_backend(srv, max_retries=0)
+    assert backend.generate(["p"]) == [None]
+    (err,) = backend.last_errors
+    assert srv.requests == 1 and err.attempts == 1 and err.retryable
+    assert f"{srv.url}/chat/completions: HTTP 503 Service Unavailable: injected HTTP 503" in err.error
+
+
+@pytest.mark.parametrize("status, retried", [(401, False), (403, False), (404, False), (409, False), (422, False),
+                                             (408, True), (429, True)])
+def test_4xx_other_than_408_and_429_are_never_retried(serve, status, retried):
+    srv = serve(default="ok")
+    srv.fail(status)
+    backend = make_backend(srv, max_retries=3)
+    out = backend.generate(["p"])
+    assert out == (["ok"] if retried else [None])
+    assert srv.requests == (2 if retried else 1)
+    if not retried:
+        (err,) = backend.last_errors
+        assert not err.retryable and f"HTTP {status} " in err.error and f"injected HTTP {status}" in err.error
+
+
+def test_connection_refused_names_the_url_and_the_cause():
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    backend = OpenAIBackend(f"http://127.0.0.1:{port}/v1", "m", api_key_env=NO_KEY_ENV, max_retries=1, backoff=0.0)
+    assert backend.generate(["p"]) == [None]
+    (err,) = backend.last_errors
+    assert err.error == (f"http://127.0.0.1:{port}/v1/chat/completions: connection refused "
+                         "(is the server running on that port?) (APIConnectionError)")
+    assert err.attempts == 2 and err.retryable
+
+
+def test_tls_to_a_plain_http_server_is_named(serve):
+    srv = serve(default="ok")
+    backend = make_backend(srv, max_retries=0)
+    backend_tls = OpenAIBackend(srv.url.replace("http://", "https://"), srv.model, api_key_env=NO_KEY_ENV, max_retries=0)
+    assert backend_tls.generate(["p"]) == [None]
+    assert "/v1/chat/completions: TLS error (" in backend_tls.last_errors[0].error
+    assert backend.generate(["p"]) == ["ok"]  # the server itself is fine
+
+
+def test_timeout_is_named_with_its_value(serve):
+    srv = serve(default="late", latency=1.0)
+    backend = make_backend(srv, timeout=0.2, max_retries=0)
+    assert backend.generate(["p"]) == [None]
+    assert backend.last_errors[0].error.endswith("/v1/chat/completions: timed out after 0.2 s (APITimeoutError)")
+
+
+def test_dns_failure_is_named():
+    """The cause chain the openai client raises for a failed lookup (no network needed:
+    an unknown service name fails inside getaddrinfo)."""
+    import socket
+
+    import httpx
+    import openai
+
+    from genrm.backends.endpoint import root_cause
+
+    try:
+        socket.getaddrinfo("localhost", "no-such-service-genrm")
+    except socket.gaierror as gai:
+        try:
+            raise httpx.ConnectError(str(gai)) from gai
+        except httpx.ConnectError as ce:
+            try:
+                raise openai.APIConnectionError(request=httpx.Request("POST", "http://h/v1")) from ce
+            except openai.APIConnectionError as exc:
+                assert root_cause(exc).startswith("DNS lookup failed (")
+
+
+def test_credentials_in_base_url_are_redacted_everywhere(serve, caplog, tmp_path):
+    srv = serve(default=echo)
+    secret = "sk-in-url-0123456789"
+    url = srv.url.replace("http://", f"http://judge:{secret}@")
+    caplog.set_level(logging.DEBUG)  # httpx logs every request URL at INFO
+    backend = OpenAIBackend(url, srv.model, api_key_env=NO_KEY_ENV, max_retries=1, backoff=0.0,
+                            cache_dir=str(tmp_path))
+    assert backend.generate(["hello"]) == ["echo: hello"]
+    srv.fail(500, 500)
+    assert backend.generate(["again"]) == [None]
+    shown = repr(backend) + str(backend) + backend.url + " ".join(e.error for e in backend.last_errors)
+    assert "judge:" not in shown and f"http://***@127.0.0.1:{srv.url.split(':')[2]}" in shown
+    assert any("HTTP Request" in r.getMessage() for r in caplog.records)  # httpx did log the URL
+    assert "***@127.0.0.1" in caplog.text
+    for text in (shown, caplog.text, *(p.read_text() for p in cache_files(tmp_path))):
+        assert secret not in text
