@@ -1,6 +1,6 @@
 """Data-prep throughput: build every BBQ file in ../shared/data/bbq into records.
 
-    python bench/data_prep.py [--repeat 5] [--data ../shared/data/bbq]
+    python bench/data_prep.py [--repeat 5] [--data $GENRM_SHARED_DATA/bbq]
 
 Ours = `genrm.sources.bbq.load` over the directory, every record fully built and
 validated (content hash, templated units, directional tags). Baseline, measured
@@ -69,7 +69,9 @@ def _best(fn, repeat: int) -> tuple[float, object]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "bbq"))
+    shared = Path(os.environ.get("GENRM_SHARED_DATA") or REPO.parent / "shared" / "data")
+    ap.add_argument("--data", default=str(shared / "bbq"), help="BBQ directory (default: $GENRM_SHARED_DATA/bbq, "
+                    "GENRM_SHARED_DATA defaulting to ../shared/data beside the repository)")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--out", default=str(REPO / "bench" / "results" / "data_prep.json"))
     args = ap.parse_args(argv)

@@ -1,25 +1,31 @@
 """Build a preference-record mixture from a data recipe.
 
-    python data_prep/build.py recipe=recipes/data/embedded_default.yaml [key=value ...]
+    python data_prep/build.py recipe=recipes/data/embedded_default.yaml [key=value ...] [--debug]
+
+Bad input ends in one `error: ...` line and exit code 2 (GENRM_DEBUG=1 or --debug shows
+the traceback); the previous build in output_dir is kept whole.
 """
 
+import logging
 import sys
 
 from genrm.build import BuildRecipe, build, stats_markdown
-from genrm.config import cli_main, load_recipe, to_dict
+from genrm.config import cli_main, load_recipe
+from genrm.outputs import OutputDirError
 from genrm.record import RecordError
 from genrm.units import DecomposeError
 
 
 def run(argv: list[str]) -> int:
-    result = build(to_dict(load_recipe(argv, BuildRecipe)))
+    result = build(load_recipe(argv, BuildRecipe))
     print(stats_markdown(result.stats))
     print(f"wrote {result.output_dir} (train.jsonl, eval.jsonl, hf/, stats.json, stats.md)")
     return 0
 
 
 def main(argv: list[str]) -> int:
-    return cli_main(run, argv, errors=(RecordError, DecomposeError))
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")  # warnings: one line each
+    return cli_main(run, argv, errors=(RecordError, DecomposeError, OutputDirError, OSError))
 
 
 if __name__ == "__main__":

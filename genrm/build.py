@@ -1,31 +1,45 @@
 """Build a preference-record mixture from a data recipe.
 
-Steps: load each source -> dedup by content hash -> per-source caps/weights ->
-rationale units -> seeded A/B position balancing -> train/eval split with no
-prompt shared across splits -> write (save_to_disk + JSONL + stats card).
+Steps: check the recipe, the source paths and the output directory -> load each
+source -> dedup by content hash -> per-source caps/weights -> rationale units ->
+seeded A/B position balancing -> train/eval split with no prompt shared across
+splits -> write (save_to_disk + JSONL + stats card).
 
-Everything is written to a temporary directory and renamed at the end, so a
-failed build leaves nothing half-written.
+Everything is written to a staging directory beside `output_dir` and swapped in
+at the end (`genrm.outputs.stage_output`): a failed or killed build leaves the
+previous build complete, and `overwrite=true` only ever replaces a directory
+that a build wrote (its `.genrm-output.json` holds a checksum manifest).
+
+Relative paths (sources, output_dir) are read from the current directory.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
+import inspect
 import json
+import logging
 import os
 import random
-import shutil
 import time
+import typing
 from collections import Counter
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Optional
 
 from tqdm.auto import tqdm
 
-from genrm.io import DataError
+from genrm.config import RecipeError, from_dict
+from genrm.io import DataError, looks_like_hub_id
+from genrm.outputs import stage_output
 from genrm.record import PreferenceRecord, prompt_key, to_dataset, write_jsonl
 from genrm.sides import neutralise_record_units
 from genrm.sources import SOURCES, get_source
 from genrm.units import make_decomposer, split_rule_based
+
+log = logging.getLogger(__name__)
+OUTPUT_KIND = "data"
 
 
 @dataclass
@@ -61,9 +75,36 @@ class BuildRecipe:
     units: UnitsConfig = field(default_factory=UnitsConfig)
     sources: list[SourceSpec] = field(default_factory=list)
 
+    def validate(self) -> None:
+        """Value ranges and combinations the types alone do not catch; each names its key."""
+        if not self.sources:
+            raise RecipeError("the recipe lists no sources (key 'sources')")
+        if not 0.0 <= self.eval_fraction < 1.0:
+            raise RecipeError(f"key 'eval_fraction' must be in [0, 1), got {self.eval_fraction}")
+        if self.total_records is not None and self.total_records <= 0:
+            raise RecipeError(f"key 'total_records' must be a positive integer, got {self.total_records}")
+        u = self.units
+        if not 1 <= u.min_units <= u.max_units:
+            raise RecipeError(f"keys 'units.min_units' and 'units.max_units' need 1 <= min <= max, "
+                              f"got {u.min_units} and {u.max_units}")
+        if u.max_retries < 0:
+            raise RecipeError(f"key 'units.max_retries' must be >= 0, got {u.max_retries}")
+        if u.method == "llm" and not u.backend:
+            raise RecipeError("units.method=llm needs units.backend (e.g. {kind: openai, base_url: ..., model: ...})")
+        for i, s in enumerate(self.sources):
+            key = f"sources.{i}"
+            if s.name not in SOURCES:
+                close = difflib.get_close_matches(s.name, list(SOURCES), n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                raise RecipeError(f"key '{key}.name': unknown source {s.name!r}{hint}; "
+                                  f"known sources: {', '.join(sorted(SOURCES))}")
+            if not s.weight > 0:
+                raise RecipeError(f"key '{key}.weight' must be a positive number, got {s.weight}")
+            if s.max_records is not None and s.max_records <= 0:
+                raise RecipeError(f"key '{key}.max_records' must be a positive integer, got {s.max_records}")
+
 
 DEFAULTS: dict[str, Any] = asdict(BuildRecipe())
-SOURCE_KEYS = {f.name for f in fields(SourceSpec)}
 
 
 @dataclass
@@ -74,63 +115,79 @@ class BuildResult:
     stats: dict[str, Any] = field(default_factory=dict)
 
 
-def _check_sources(sources: list[dict]) -> None:
-    if not sources:
-        raise DataError("the recipe lists no sources (key 'sources')")
-    for i, s in enumerate(sources):
-        where = f"sources[{i}]"
-        if not isinstance(s, dict) or "name" not in s:
-            raise DataError("needs a 'name'", field="name", where=where)
-        extra = set(s) - SOURCE_KEYS
-        if extra:
-            raise DataError(f"unknown keys {sorted(extra)}; allowed: {sorted(SOURCE_KEYS)}", where=where)
-        if s["name"] not in SOURCES:
-            raise DataError(f"unknown source {s['name']!r}; known sources: {', '.join(sorted(SOURCES))}", where=where)
-        w = s.get("weight", 1.0)
-        if not isinstance(w, (int, float)) or w <= 0:
-            raise DataError(f"must be a positive number, got {w!r}", field="weight", where=where)
-        cap = s.get("max_records")
-        if cap is not None and (not isinstance(cap, int) or cap <= 0):
-            raise DataError(f"must be a positive integer, got {cap!r}", field="max_records", where=where)
+def _check_source(spec: SourceSpec, i: int) -> None:
+    """Before anything loads: the path exists (or is a hub id) and the options are ones
+    the source takes, of the right types (the loader's signature is their schema)."""
+    key = f"sources.{i}"
+    load = get_source(spec.name)
+    params = inspect.signature(load).parameters
+    if spec.path is None:
+        first = next(iter(params.values()), None)
+        if first is not None and first.default is inspect.Parameter.empty:
+            raise RecipeError(f"key '{key}.path' is required for source '{spec.name}'")
+    elif not spec.path.strip():
+        raise RecipeError(f"key '{key}.path' is empty")
+    elif not os.path.exists(spec.path) and not looks_like_hub_id(spec.path):
+        where = "" if os.path.isabs(spec.path) else f" (relative paths are read from the current directory, {os.getcwd()})"
+        raise RecipeError(f"key '{key}.path': {spec.path} not found{where}")
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    try:
+        hints = typing.get_type_hints(load)
+    except Exception:  # noqa: BLE001 - an annotation that does not evaluate: check names only
+        hints = {}
+    names = [n for n, p in list(params.items())[1:] if n != "stats" and p.kind is inspect.Parameter.KEYWORD_ONLY]
+    opts = dataclasses.make_dataclass(
+        "options", [(n, hints.get(n, Any), dataclasses.field(default=params[n].default)) for n in names]
+    )
+    from_dict(opts, dict(spec.options), prefix=f"{key}.options")
 
 
-def _load_source(spec: dict) -> list[PreferenceRecord]:
-    name = spec["name"]
-    load = get_source(name)
-    opts = dict(spec.get("options") or {})
-    path = spec.get("path")
-    it = load(path, **opts) if path is not None else load(**opts)
-    records = list(tqdm(it, desc=f"load {name}", unit="rec", leave=False))
+def _load_source(spec: SourceSpec, i: int) -> tuple[list[PreferenceRecord], dict]:
+    load = get_source(spec.name)
+    opts = dict(spec.options)
+    counts: dict = {}
+    if "stats" in inspect.signature(load).parameters:
+        opts["stats"] = counts
+    it = load(spec.path, **opts) if spec.path is not None else load(**opts)
+    try:
+        records = list(tqdm(it, desc=f"load {spec.name}", unit="rec", leave=False))
+    except RecursionError:
+        raise DataError(f"source {spec.name!r} (key 'sources.{i}'): input nested too deeply to read", where=spec.path) from None
     if not records:
-        raise DataError(f"source {name!r} yielded zero records (path={path!r})")
-    return records
+        raise DataError(f"source {spec.name!r} yielded zero records (path={spec.path!r})")
+    return records, counts
 
 
-def _targets(specs: list[dict], available: list[int], total: int | None) -> list[int]:
+def _targets(specs: list[SourceSpec], available: list[int], total: int | None) -> tuple[list[int], list[str]]:
     """Records to keep per source: capped by max_records; weights set shares of `total`,
-    or (without a total) a weight below 1 keeps that fraction."""
-    out = []
-    wsum = sum(float(s.get("weight", 1.0)) for s in specs)
-    for s, n in zip(specs, available):
-        w = float(s.get("weight", 1.0))
-        cap = s.get("max_records") or n
-        if total is not None:
-            want = round(total * w / wsum)
-        else:
-            want = round(n * min(w, 1.0))
-        out.append(max(0, min(n, cap, want)))
-    return out
+    or (without a total) a weight below 1 keeps that fraction. Also the warnings for
+    shares that the sources cannot fill."""
+    out, short = [], []
+    wsum = sum(s.weight for s in specs)
+    for i, (s, n) in enumerate(zip(specs, available)):
+        cap = s.max_records or n
+        want = round(total * s.weight / wsum) if total is not None else round(n * min(s.weight, 1.0))
+        keep = max(0, min(n, cap, want))
+        if total is not None and keep < want:
+            short.append(f"sources.{i} ({s.name}) has {min(n, cap)} of the {want} its weight asks for")
+        out.append(keep)
+    warnings = []
+    if total is not None and sum(out) < total:
+        warnings.append(f"total_records={total} but the sources give {sum(out)}: " + "; ".join(short))
+    return out, warnings
 
 
-def _add_units(records: list[PreferenceRecord], cfg: dict) -> Counter:
-    """Fill `rationale_units` for records that have rationale text but no units."""
+def _add_units(records: list[PreferenceRecord], cfg: dict, decomposer: Any = None) -> Counter:
+    """Fill `rationale_units` for records that have rationale text but no units
+    (`decomposer`: one made already for `method: llm`)."""
     counts: Counter = Counter()
     todo = [r for r in records if r.rationale.strip() and not r.rationale_units]
     if not todo or cfg.get("method", "rule") == "none":
         if todo:
             counts["left_without_units"] = len(todo)
         return counts
-    decomposer = make_decomposer(cfg)
+    decomposer = decomposer or make_decomposer(cfg)
     max_units = int(cfg.get("max_units", 7))
     if decomposer is None:
         for r in tqdm(todo, desc="units (rule)", unit="rec", leave=False):
@@ -222,34 +279,74 @@ def stats_markdown(stats: dict) -> str:
     lines.append("")
     if stats.get("units"):
         lines += ["## rationale units", ""] + [f"- {k}: {v}" for k, v in stats["units"].items()] + [""]
+    short = stats.get("units_shortfall")
+    if short:
+        per = ", ".join(f"{k}: {v}" for k, v in short["units_per_record"].items())
+        lines += ["## units per record", "", f"- records per unit count: {per}",
+                  f"- below min_units={short['min_units']}: {short['records_below']}"
+                  + (f" (by origin: {short['below_by_origin']})" if short["records_below"] else "")]
+        if set(short["below_by_origin"]) - {"llm"}:
+            lines.append("- min_units bounds LLM decomposition (units.method: llm); template, human and rule "
+                         "units are not padded: they hold what the item's gold structure or the annotator gave")
+        lines.append("")
+    if stats.get("warnings"):
+        lines += ["## warnings", ""] + [f"- {w}" for w in stats["warnings"]] + [""]
     return "\n".join(lines)
 
 
-def build(cfg: dict) -> BuildResult:
-    """Run a data recipe (a plain dict, e.g. from `genrm.config.load_recipe`)."""
-    cfg = {**DEFAULTS, **cfg}
-    out_dir = str(cfg["output_dir"]).replace("${name}", str(cfg["name"]))
-    if os.path.exists(out_dir) and not cfg.get("overwrite"):
-        raise DataError(f"output directory {out_dir} exists; pass overwrite=true to replace it")
-    specs = [dict(s) for s in cfg["sources"]]
-    _check_sources(specs)
-    seed = int(cfg["seed"])
-    t0 = time.time()
+def _early_decomposer(units: UnitsConfig) -> Any:
+    """An HTTP decomposer is made (and its settings checked) before any data loads; a local
+    model is loaded only when some record needs units."""
+    if units.method == "llm" and (units.backend or {}).get("kind", "hf") == "openai":
+        return make_decomposer(asdict(units))
+    return None
 
+
+def _units_shortfall(records: list[PreferenceRecord], min_units: int) -> dict:
+    """How many records have fewer than `min_units` units, by where their units came from."""
+    short = Counter(r.rationale_origin for r in records if len(r.rationale_units) < min_units)
+    per = Counter(len(r.rationale_units) for r in records)
+    return {"min_units": min_units, "records_below": sum(short.values()),
+            "below_by_origin": dict(sorted(short.items())), "units_per_record": dict(sorted(per.items()))}
+
+
+def build(cfg: BuildRecipe | dict) -> BuildResult:
+    """Run a data recipe: a `BuildRecipe`, or a plain dict checked like a recipe file."""
+    recipe = cfg if isinstance(cfg, BuildRecipe) else from_dict(BuildRecipe, dict(cfg))
+    out_dir = recipe.output_dir.replace("${name}", recipe.name)
+    specs = recipe.sources
+    for i, spec in enumerate(specs):
+        _check_source(spec, i)
+    decomposer = _early_decomposer(recipe.units)
+    t0 = time.time()
+    with stage_output(out_dir, OUTPUT_KIND, overwrite=recipe.overwrite) as staged:
+        result = _run(recipe, staged.staging, decomposer)
+        result.stats["seconds"] = round(time.time() - t0, 2)
+        _write(staged.staging, result, recipe)
+        staged.commit({"name": recipe.name, "records": result.stats["all"]["records"]})
+    result.output_dir = staged.path
+    return result
+
+
+def _run(recipe: BuildRecipe, staging: str, decomposer: Any) -> BuildResult:
+    seed = recipe.seed
     loaded: list[list[PreferenceRecord]] = []
     seen: set[str] = set()
     source_stats = []
-    for spec in specs:
-        recs = _load_source(spec)
+    for i, spec in enumerate(recipe.sources):
+        recs, counts = _load_source(spec, i)
         unique = []
         for r in recs:
             if r.id not in seen:
                 seen.add(r.id)
                 unique.append(r)
         loaded.append(unique)
-        source_stats.append({"name": spec["name"], "loaded": len(recs), "duplicates": len(recs) - len(unique)})
+        source_stats.append({"name": spec.name, "loaded": len(recs), "duplicates": len(recs) - len(unique),
+                             **({"reader": counts} if counts else {})})
 
-    targets = _targets(specs, [len(x) for x in loaded], cfg.get("total_records"))
+    targets, warnings = _targets(recipe.sources, [len(x) for x in loaded], recipe.total_records)
+    for w in warnings:
+        log.warning(w)
     records: list[PreferenceRecord] = []
     for i, (recs, n) in enumerate(zip(loaded, targets)):
         if n < len(recs):  # seeded sample, in a stable order
@@ -260,44 +357,30 @@ def build(cfg: dict) -> BuildResult:
     if not records:
         raise DataError("the mixture is empty after caps and weights")
 
-    unit_counts = _add_units(records, dict(cfg.get("units") or {}))
+    units_cfg = asdict(recipe.units)
+    unit_counts = _add_units(records, units_cfg, decomposer)
     # "Response 1/2" in units -> {chosen}/{rejected}, while the source's order is still known
     unit_counts["side_neutral"] = sum(neutralise_record_units(r) for r in records)
-    if cfg.get("position_balance", True):
+    if recipe.position_balance:
         balance_positions(records, seed)
-    train, evals = split_by_prompt(records, float(cfg["eval_fraction"]), seed)
-    stats = stats_card(
-        cfg["name"], train, evals,
-        {"seed": seed, "sources": source_stats, "units": dict(unit_counts), "seconds": round(time.time() - t0, 2)},
-    )
-    _write(out_dir, train, evals, stats, cfg)
-    return BuildResult(out_dir, train, evals, stats)
+    train, evals = split_by_prompt(records, recipe.eval_fraction, seed)
+    extra = {"seed": seed, "sources": source_stats, "units": dict(unit_counts),
+             "units_shortfall": _units_shortfall(records, recipe.units.min_units), "warnings": warnings}
+    stats = stats_card(recipe.name, train, evals, extra)
+    return BuildResult(staging, train, evals, stats)
 
 
-def _write(out_dir: str, train, evals, stats: dict, cfg: dict) -> None:
+def _write(out: str, result: BuildResult, recipe: BuildRecipe) -> None:
     import datasets
 
-    parent = os.path.dirname(os.path.abspath(out_dir))
-    os.makedirs(parent, exist_ok=True)
-    tmp = os.path.join(parent, f".{os.path.basename(out_dir)}.tmp-{os.getpid()}")
-    if os.path.exists(tmp):
-        shutil.rmtree(tmp)
-    os.makedirs(tmp)
-    try:
-        write_jsonl(train, os.path.join(tmp, "train.jsonl"))
-        write_jsonl(evals, os.path.join(tmp, "eval.jsonl"))
-        datasets.DatasetDict({"train": to_dataset(train), "eval": to_dataset(evals)}).save_to_disk(
-            os.path.join(tmp, "hf")
-        )
-        with open(os.path.join(tmp, "stats.json"), "w") as f:
-            json.dump(stats, f, indent=2)
-        with open(os.path.join(tmp, "stats.md"), "w") as f:
-            f.write(stats_markdown(stats))
-        with open(os.path.join(tmp, "recipe.json"), "w") as f:
-            json.dump(cfg, f, indent=2, default=str)
-        if os.path.exists(out_dir):
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    write_jsonl(result.train, os.path.join(out, "train.jsonl"))
+    write_jsonl(result.eval, os.path.join(out, "eval.jsonl"))
+    datasets.DatasetDict({"train": to_dataset(result.train), "eval": to_dataset(result.eval)}).save_to_disk(
+        os.path.join(out, "hf")
+    )
+    with open(os.path.join(out, "stats.json"), "w", encoding="utf-8") as f:
+        json.dump(result.stats, f, indent=2)
+    with open(os.path.join(out, "stats.md"), "w", encoding="utf-8") as f:
+        f.write(stats_markdown(result.stats))
+    with open(os.path.join(out, "recipe.json"), "w", encoding="utf-8") as f:
+        json.dump(asdict(recipe), f, indent=2, default=str)

@@ -57,7 +57,8 @@ def test_build_generic_end_to_end(tmp_path):
         assert (r.response_a == r.chosen) == (r.label == "A>B")
     stats = json.loads((out / "stats.json").read_text())
     assert stats["all"]["records"] == 60 and stats["prompts_shared_across_splits"] == 0
-    assert stats["sources"][0] == {"name": "generic", "loaded": 61, "duplicates": 1, "kept": 60}
+    assert stats["sources"][0] == {"name": "generic", "loaded": 61, "duplicates": 1, "kept": 60,
+                                   "reader": {"rows": 61, "pairs": 61, "skipped_tie": 0, "skipped_identical": 0}}
     assert "| generic | 61 | 1 | 60 |" in (out / "stats.md").read_text()
     dd = datasets.load_from_disk(str(out / "hf"))
     assert dd["train"].num_rows == len(train) and dd["eval"].num_rows == len(evals)
@@ -120,63 +121,7 @@ def test_units_rule_keeps_human_origin():
     assert recs[0].rationale_origin == "human"
 
 
-# ---- bad input: a clear error and nothing written ---------------------------------------------------
-
-def _bad_cases(tmp: Path):
-    good = write_generic(tmp / "good.jsonl", 3, 1)
-    malformed = tmp / "malformed.jsonl"
-    malformed.write_text('{"prompt": "a?", "chosen": "x", "rejected": "y"}\n{"prompt": "b?", "chosen": \n')
-    missing = tmp / "missing.jsonl"
-    missing.write_text('{"prompt": "a?", "chosen": "x", "rejected": "y"}\n{"prompt": "b?", "chosen": "x"}\n')
-    wrongtype = tmp / "wrongtype.jsonl"
-    wrongtype.write_text('{"prompt": "a?", "chosen": 5, "rejected": "y"}\n')
-    empty = tmp / "empty.jsonl"
-    empty.write_text("\n")
-    ragged = tmp / "ragged.csv"
-    ragged.write_text('prompt,chosen,rejected\n"a?",x,y\n"b?",x,y,z\n')
-    badmsgs = tmp / "msgs.jsonl"
-    badmsgs.write_text(json.dumps({"chosen": [{"role": "user", "content": "q"}, {"role": "bot", "content": "a"}],
-                                   "rejected": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "b"}]}) + "\n")
-    exists = tmp / "exists"
-    exists.mkdir()
-    src = lambda p, extra="": f"sources:\n  - name: generic\n    path: {p}\n{extra}"  # noqa: E731
-    return [
-        ("malformed jsonl", src(malformed), [], rf"malformed.jsonl:2: malformed JSON"),
-        ("missing field", src(missing), [], r"missing.jsonl:2: field 'rejected': is missing"),
-        ("wrong type", src(wrongtype), [], r"wrongtype.jsonl:1: field 'chosen'"),
-        ("ragged csv", src(ragged), [], r"ragged.csv:3: has 4 columns, the header has 3"),
-        ("bad role", src(badmsgs), [], r"msgs.jsonl:1: field 'chosen': message 1 has role 'bot'"),
-        ("zero rows", src(empty), [], r"source 'generic' yielded zero records"),
-        ("missing file", src(tmp / "nope.jsonl"), [], r"path not found"),
-        ("unknown source", "sources:\n  - name: bbqq\n    path: x\n", [], r"unknown source 'bbqq'; known sources: .*bbq.*crows_pairs"),
-        ("no sources", "sources: []\n", [], r"lists no sources"),
-        ("bad weight", src(good, "    weight: -1\n"), [], r"field 'weight': must be a positive number"),
-        ("bad cap", src(good, "    max_records: 0\n"), [], r"field 'max_records': must be a positive integer"),
-        ("unknown source key", src(good, "    wieght: 1\n"), [], r"unknown key 'sources.0.wieght' \(did you mean 'sources.0.weight'\?\)"),
-        ("bad domain option", src(good, "    options: {domain: politics}\n"), [], r"field 'domain'"),
-        ("bad eval fraction", src(good), ["eval_fraction=1.5"], r"field 'eval_fraction': must be in \[0, 1\)"),
-        ("unknown override", src(good), ["evl_fraction=0.1"], r"unknown key 'evl_fraction'"),
-        ("output exists", src(good), [f"output_dir={exists}"], r"exists; pass overwrite=true"),
-        ("not key=value", src(good), ["overwrite"], r"is not key=value"),
-    ]
-
-
-def test_bad_input_cases_are_clear_and_write_nothing(tmp_path, capsys):
-    main = _cli()
-    cases = _bad_cases(tmp_path)
-    assert len(cases) >= 17
-    for name, body, extra, pattern in cases:
-        out = tmp_path / "out" / name.replace(" ", "_")
-        recipe = write_recipe(tmp_path, f"name: bad\noutput_dir: {out}\n{body}")
-        args = [f"recipe={recipe}"] + extra
-        code = main(args)
-        err = capsys.readouterr().err
-        assert code == 2, name
-        assert "\nerror: " in "\n" + err.split("\r")[-1], (name, err)
-        assert re.search(pattern, err), (name, err)
-        assert not out.exists(), name
-        leftovers = [n for n in os.listdir(tmp_path / "out")] if (tmp_path / "out").exists() else []
-        assert not [n for n in leftovers if ".tmp-" in n], name
+# ---- bad input: tests/test_bad_inputs.py holds the table (exit code, one line, nothing written)
 
 
 def test_units_errors_when_rationales_exist(tmp_path):
@@ -214,6 +159,44 @@ def test_embedded_default_recipe_builds_offline(tmp_path):
     assert stats["prompts_shared_across_splits"] == 0
     recs = list(read_jsonl(str(out / "train.jsonl")))
     assert all(r.rationale_units for r in recs)
+    # the card says how many records have fewer units than min_units, and why
+    short = stats["units_shortfall"]
+    assert short["min_units"] == 3 and short["below_by_origin"] == {"template": short["records_below"]}
+    assert short["records_below"] == sum(v for k, v in short["units_per_record"].items() if int(k) < 3) > 0
+    assert "min_units bounds LLM decomposition" in (out / "stats.md").read_text()
+
+
+def test_shipped_recipes_read_genrm_shared_data_and_take_the_readme_override(monkeypatch, shared_data):
+    from genrm.build import BuildRecipe
+    from genrm.config import load_recipe
+
+    monkeypatch.setenv("GENRM_SHARED_DATA", str(shared_data))
+    for name in ("social_all", "social_general"):
+        r = load_recipe([f"recipe={REPO}/recipes/data/{name}.yaml", "sources.0.max_records=100"], BuildRecipe)
+        assert r.sources[0].path == f"{shared_data}/bbq" and r.sources[0].max_records == 100
+        assert r.sources[1].path == f"{shared_data}/crows_pairs/crows_pairs_anonymized.csv"
+    monkeypatch.delenv("GENRM_SHARED_DATA")
+    r = load_recipe([f"recipe={REPO}/recipes/data/social_all.yaml"], BuildRecipe)
+    assert r.sources[0].path == "../shared/data/bbq"  # the default, read from the current directory
+
+
+def test_replacing_a_build_keeps_a_verified_manifest(tmp_path):
+    from genrm.outputs import OutputDirError, verify_output
+
+    data = write_generic(tmp_path / "d.jsonl", 6, 1)
+    cfg = {"name": "m", "output_dir": str(tmp_path / "o"), "sources": [{"name": "generic", "path": str(data)}]}
+    build(cfg)
+    first = verify_output(str(tmp_path / "o"), "data")
+    assert set(first["files"]) >= {"train.jsonl", "eval.jsonl", "stats.json", "stats.md", "recipe.json",
+                                   "hf/dataset_dict.json"} and first["name"] == "m" and first["records"] == 6
+    (tmp_path / "o" / "notes.txt").write_text("a user's note inside the build")
+    with pytest.raises(OutputDirError, match=r"holds files the build did not write \(notes.txt\)"):
+        build({**cfg, "overwrite": True})
+    assert (tmp_path / "o" / "notes.txt").read_text() == "a user's note inside the build"
+    (tmp_path / "o" / "notes.txt").unlink()
+    build({**cfg, "overwrite": True, "seed": 5})  # ours, as its manifest lists: replaced whole
+    assert verify_output(str(tmp_path / "o"), "data")["files"]["train.jsonl"] != first["files"]["train.jsonl"]
+    assert sorted(os.listdir(tmp_path)) == ["d.jsonl", "o"]  # no staging directory left
 
 
 def test_real_bbq_and_crows_build(tmp_path, shared_data):
