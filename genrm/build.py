@@ -294,6 +294,21 @@ def stats_markdown(stats: dict) -> str:
     return "\n".join(lines)
 
 
+_LEGACY_FILES = {"train.jsonl", "eval.jsonl", "hf", "stats.json", "stats.md", "recipe.json"}
+
+
+def _legacy_build(path: str) -> bool:
+    """A build written before outputs carried a marker: exactly the files a build writes,
+    and its recipe.json lists sources. `overwrite=true` may replace it."""
+    try:
+        if set(os.listdir(path)) != _LEGACY_FILES or not os.path.isdir(os.path.join(path, "hf")):
+            return False
+        with open(os.path.join(path, "recipe.json"), encoding="utf-8") as f:
+            return isinstance(json.load(f).get("sources"), list)
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def _early_decomposer(units: UnitsConfig) -> Any:
     """An HTTP decomposer is made (and its settings checked) before any data loads; a local
     model is loaded only when some record needs units."""
@@ -319,7 +334,7 @@ def build(cfg: BuildRecipe | dict) -> BuildResult:
         _check_source(spec, i)
     decomposer = _early_decomposer(recipe.units)
     t0 = time.time()
-    with stage_output(out_dir, OUTPUT_KIND, overwrite=recipe.overwrite) as staged:
+    with stage_output(out_dir, OUTPUT_KIND, overwrite=recipe.overwrite, legacy=_legacy_build) as staged:
         result = _run(recipe, staged.staging, decomposer)
         result.stats["seconds"] = round(time.time() - t0, 2)
         _write(staged.staging, result, recipe)

@@ -28,7 +28,7 @@ import re
 import secrets
 import shutil
 import time
-from typing import Any
+from typing import Any, Callable
 
 MARKER = ".genrm-output.json"
 log = logging.getLogger(__name__)
@@ -328,10 +328,12 @@ def _temp_name(path: str, what: str) -> str:
     return os.path.join(parent, f".{base}.genrm-{what}-{os.getpid()}-{secrets.token_hex(4)}")
 
 
-def stage_output(path: str, kind: str, *, overwrite: bool = False) -> StagedOutput:
+def stage_output(path: str, kind: str, *, overwrite: bool = False,
+                 legacy: Callable[[str], bool] | None = None) -> StagedOutput:
     """Check that `kind` may publish to `path` and create the staging directory beside it,
     before any work is done: a refusal, an invalid or unwritable place is an `OutputDirError`
-    now, not after the data has loaded. Stale staging directories are cleaned first."""
+    now, not after the data has loaded. Stale staging directories are cleaned first.
+    `legacy(path)` may recognise an output that older versions wrote without a marker."""
     _check_empty_path(path)
     path = os.path.abspath(os.path.expanduser(path))
     if os.path.islink(path):
@@ -346,8 +348,12 @@ def stage_output(path: str, kind: str, *, overwrite: bool = False) -> StagedOutp
         if not os.path.isdir(path):
             raise OutputDirError(f"output_dir {path} is a file, not a directory")
         if os.listdir(path):
-            _check_existing(path, kind, overwrite=overwrite, resume=False, resumable=False)
-            _check_only_ours(path)
+            if marker_kind(path) is None and legacy is not None and legacy(path):
+                if not overwrite:
+                    raise OutputDirError(f"output_dir {path} exists; pass overwrite=true to replace it")
+            else:
+                _check_existing(path, kind, overwrite=overwrite, resume=False, resumable=False)
+                _check_only_ours(path)
         if not os.access(path, os.W_OK | os.X_OK):
             raise OutputDirError(f"output_dir {path} is not writable")
     created = _first_missing(os.path.dirname(path))

@@ -199,6 +199,24 @@ def test_replacing_a_build_keeps_a_verified_manifest(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["d.jsonl", "o"]  # no staging directory left
 
 
+def test_a_build_from_before_markers_is_replaced_only_with_overwrite(tmp_path):
+    from genrm.outputs import OutputDirError, verify_output
+
+    data = write_generic(tmp_path / "d.jsonl", 6, 1)
+    cfg = {"output_dir": str(tmp_path / "o"), "sources": [{"name": "generic", "path": str(data)}]}
+    build(cfg)
+    (tmp_path / "o" / ".genrm-output.json").unlink()  # what older versions left: no marker
+    with pytest.raises(OutputDirError, match="exists; pass overwrite=true"):
+        build(cfg)
+    build({**cfg, "overwrite": True})
+    assert verify_output(str(tmp_path / "o"), "data")
+    (tmp_path / "o" / ".genrm-output.json").unlink()
+    (tmp_path / "o" / "notes.txt").write_text("mine")  # not only a build's files: not ours
+    with pytest.raises(OutputDirError, match="was not written by genrm"):
+        build({**cfg, "overwrite": True})
+    assert (tmp_path / "o" / "notes.txt").read_text() == "mine"
+
+
 def test_real_bbq_and_crows_build(tmp_path, shared_data):
     res = build({"name": "bbq", "output_dir": str(tmp_path / "o"), "eval_fraction": 0.1, "seed": 0,
                  "sources": [{"name": "bbq", "path": str(shared_data / "bbq")},
