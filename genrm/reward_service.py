@@ -33,6 +33,10 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+class Unscored(RuntimeError):
+    """A completion got no score: every judge call for it failed or had no readable verdict."""
+
+
 @dataclass
 class _Pending:
     group: Group
@@ -160,6 +164,9 @@ class RewardService:
         if not self.strategy.needs_group:
             r = await self.submit(Group(prompt, [completion], reference))
             return r.scores[0], r
+        if self.group_size is None:
+            raise ValueError(f"strategy {self.strategy.name!r} compares the completions of a group, and samples "
+                             "arrive one at a time: set batching.group_size to the completions per prompt")
         key = key if key is not None else repr(prompt)
         loop = asyncio.get_running_loop()
         fut = loop.create_future()

@@ -65,6 +65,9 @@ class ServeConfig(RewardConfig):
             raise RecipeError(f"api_key_env={self.api_key_env}: that environment variable is not set")
         if self.max_body_bytes < 1 or self.request_timeout_s <= 0:
             raise RecipeError("max_body_bytes and request_timeout_s must be > 0")
+        if self.strategy.name != "reference" and self.batching.group_size is None:
+            raise RecipeError(f"strategy.name={self.strategy.name} compares a group, and /get_reward brings one "
+                              "completion per request: set batching.group_size (OpenRLHF's --rollout.n_samples_per_prompt)")
 
 
 class Metrics:

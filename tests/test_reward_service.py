@@ -68,6 +68,18 @@ def test_partial_group_is_scored_after_group_wait_and_a_lone_sample_is_none():
     assert pair == [1.0, 0.0] and lone is None and stats.partial_groups == 2
 
 
+def test_one_sample_calls_of_a_group_strategy_need_a_group_size():
+    async def main():
+        svc, _ = _service("round_robin")
+        try:
+            await svc.score_one("p", "score 1")
+        finally:
+            await svc.aclose()
+
+    with pytest.raises(ValueError, match="set batching.group_size"):
+        asyncio.run(main())
+
+
 def test_a_missing_reference_fails_only_its_caller():
     async def main():
         svc, _ = _service()

@@ -69,6 +69,12 @@ def test_bearer_token_env_must_be_set():
         srv.start()
 
 
+def test_group_strategy_without_group_size_is_refused_at_startup():
+    srv = ServerProcess(["strategy.name=bradley_terry"], scripted_latency=0.0)
+    with pytest.raises(RuntimeError, match="error: strategy.name=bradley_terry compares a group.*batching.group_size"):
+        srv.start()
+
+
 def test_size_limit_and_malformed_bodies(scripted):
     url = scripted.url
     r = httpx.post(url + "/get_reward", content=b'{"query": [')

@@ -31,6 +31,7 @@ import re
 import threading
 from typing import Any, Sequence
 
+from genrm.reward_service import Unscored
 from genrm.scalarize import GroupResult
 
 # End-of-turn / padding markers that may trail a decoded response.
@@ -118,10 +119,6 @@ def payload(scores: Sequence[float], results: Sequence[GroupResult]) -> dict:
     n = max(1, len(results))
     logs = {f"genrm/{k}": sum(r.metrics()[k] for r in results) / n for k in ("judge_calls", "invalid_verdicts", "ties")}
     return {"rewards": list(scores), "scores": list(scores), "extra_logs": logs}
-
-
-class Unscored(RuntimeError):
-    """Some completions could not be scored (every judge call failed or had no verdict)."""
 
 
 # ----------------------------------------------------------------------------- reward_func

@@ -43,16 +43,12 @@ import threading
 import weakref
 from typing import Any
 
-from genrm.reward_service import RewardConfig, RewardService, ServiceThread, build_service
+from genrm.reward_service import RewardConfig, RewardService, ServiceThread, Unscored, build_service
 
 _KWARGS = ("genrm_recipe", "strategy", "judge_model", "judge_url", "judge_served_name", "judge_template",
            "max_new_tokens", "group_size", "prompt_key", "on_unscored", "reward_router_address",
            "reward_model_tokenizer")
 _PROMPT_KEYS = ("question", "prompt", "raw_prompt")
-
-
-class Unscored(RuntimeError):
-    """The GenRM gave no verdict for this sample (failed calls or unreadable answers)."""
 
 
 def reward_config(kw: dict) -> RewardConfig:
