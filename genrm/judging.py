@@ -16,8 +16,9 @@ A judgment whose backend call failed for good (a remote backend returns None) is
 as a wrong or unparsable answer.
 
 Rationale consistency (BRIEF section 2) is the soft recall of the record's human units
-by the first `top_k` model reasons, through any matcher; a record without units has
-None. With several orders it is the mean over the orders.
+by the first `top_k` model reasons, through any matcher and the same side-aware checks
+as the rewards (`genrm.scoring`); a record without units has None. With several orders
+it is the mean over the orders.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from genrm.matching import rationale_consistency
 from genrm.prompts import render_judge_messages
 from genrm.record import PreferenceRecord
 from genrm.rewards import human_units
+from genrm.scoring import RationaleItem, score_rationales
 from genrm.verdict import parse_verdict
 
 ORDERS = ("as_placed", "AB", "BA")
@@ -131,15 +133,17 @@ def _score_item(record: PreferenceRecord, orders: Sequence[str], texts: Sequence
 
 
 def _add_rationale(items: list[dict], records: Sequence[PreferenceRecord], matcher, top_k: int) -> None:
-    pairs, where = [], []
+    """Rationale consistency of each judgment through `genrm.scoring.score_rationales`, the
+    path the rewards use (sides mapped for the order, the first `top_k` reasons, void
+    reasons and stance conflicts at 0)."""
+    scored, where = [], []
     for k, (it, rec) in enumerate(zip(items, records)):
-        units = human_units(rec.rationale_units)
-        if not units or it["error"]:
+        if not human_units(rec.rationale_units) or it["error"]:
             continue
         for j, judg in enumerate(it["judgments"]):
-            pairs.append((units, judg["reasons"][:top_k], rec.id))
+            scored.append(RationaleItem.for_record(rec, judg["reasons"], judg["chosen_position"]))
             where.append((k, j))
-    matrices = matcher.score_matrices(pairs, raise_errors=False) if pairs else []
+    matrices = score_rationales(matcher, scored, max_model_units=top_k) if scored else []
     per_item: dict[int, list[float]] = {}
     for (k, j), S in zip(where, matrices):
         rc = None if S is None else rationale_consistency(S, top_k)

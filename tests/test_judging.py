@@ -66,3 +66,22 @@ def test_as_placed_follows_the_record():
     with pytest.raises(ValueError, match="unknown judging orders"):
         judge_records([r], Scripted(_picks_good), orders=("XY",))
     assert summarize(rep.items)["items"] == 1
+
+
+def test_rationale_consistency_is_side_aware():
+    """Units are side-neutral; each order's reasons are read against that order's placement."""
+    rec = _rec(0, "A", ["{chosen} states the exact date of the event."])
+
+    def honest(text):  # names the good answer's letter, whichever side it is on
+        letter = "A" if "good" in text.split("[Response A]")[1].split("[End of Response A]")[0] else "B"
+        return f"1. Response {letter} states the exact date of the event.\n\\boxed{{{letter}>{'B' if letter == 'A' else 'A'}}}"
+
+    def swapped(text):  # credits the point to the other response
+        letter = "B" if "good" in text.split("[Response A]")[1].split("[End of Response A]")[0] else "A"
+        other = "B" if letter == "A" else "A"
+        return f"1. Response {letter} states the exact date of the event.\n\\boxed{{{other}>{letter}}}"
+
+    good = judge_records([rec], Scripted(honest), orders=("AB", "BA"), matcher=LexicalMatcher(), progress=False)
+    assert [j["rationale_consistency"] for j in good.items[0]["judgments"]] == [1.0, 1.0]
+    bad = judge_records([rec], Scripted(swapped), orders=("AB", "BA"), matcher=LexicalMatcher(), progress=False)
+    assert bad.items[0]["correct"] and bad.items[0]["rationale_consistency"] == 0.0
