@@ -98,13 +98,14 @@ def _prompt(extra_info: dict | None, key: str | None) -> Any:
 
 
 def _result(score: float | None, group, on_unscored: Any) -> dict:
+    unscored = int(score is None)
     if score is None:
         if on_unscored in (None, "raise"):
             raise Unscored(f"the GenRM gave no verdict ({group.failed} failed call(s), {group.invalid} unreadable "
                            f"of {group.calls}); set reward_kwargs.on_unscored to a value to go on")
         score = float(on_unscored)
     return {"score": float(score), "genrm_judge_calls": group.calls, "genrm_failed_calls": group.failed,
-            "genrm_invalid_verdicts": group.invalid, "genrm_unscored": int(group.scores.count(None) > 0)}
+            "genrm_invalid_verdicts": group.invalid, "genrm_unscored": unscored}
 
 
 def _key(kw: dict) -> str:
