@@ -23,11 +23,14 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from genrm.config import RecipeError
+
 _SECRET_PARAM = re.compile(r"key|token|secret|pass|auth|sig", re.I)
 
 
-class BackendConfigError(ValueError):
-    """A backend setting is invalid (one line naming the setting)."""
+class BackendConfigError(RecipeError):
+    """A backend setting is invalid (one line naming the setting). A RecipeError, so every
+    entry point's `cli_main` reports it as one `error:` line."""
 
 
 def redact_url(url: str) -> str:
