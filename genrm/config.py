@@ -179,7 +179,7 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
         raise RecipeError(f"key '{key}' must be {_describe(tp)}, not null")
     tp = inner
     if tp is Any:
-        return value
+        return _strip_raw(value)  # overrides nested inside free-form parts become plain values too
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise RecipeError(f"key '{key}' must be {_describe(tp)}, got {value!r}")
