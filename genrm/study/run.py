@@ -1,0 +1,207 @@
+"""Run a study: the grid of arms x seeds through the trainer and the evaluator, then the report.
+
+    python train/study.py recipe=recipes/study/toy_cpu.yaml
+
+Layout of `output_dir`:
+
+    recipe.yaml, settings.json   the resolved recipe; the settings a resume must match
+    data/, splits/               the built mixture and the held-out split (genrm.study.data)
+    recipes/<arm>-seed<s>.yaml   each run's trainer recipe (rerunnable with train/genrm.py)
+    runs/<arm>/seed<s>/          each trained run (the trainer's output dir = the model)
+    evals/<arm>-seed<s>/         per-item judgments of the held-out split (base: evals/base)
+    results/<arm>-seed<s>.json   a finished arm/seed: its measures (the "finished" mark)
+    progress.jsonl               start / done / skip events with times
+    study.json, study.md, plots/ the report
+
+Resuming: a rerun with the same recipe skips every arm/seed with a results file; an
+unfinished run continues through the trainer's own `resume=true` (finished stages are
+skipped, the unfinished one restarts from its last checkpoint), and a measurement
+continues item by item.
+"""
+
+from __future__ import annotations
+
+import gc
+import glob
+import json
+import os
+import shutil
+import time
+from typing import Any, Callable
+
+import yaml
+from tqdm.auto import tqdm
+
+from genrm.config import RecipeError, dump_recipe, load_recipe, to_dict
+from genrm.study.recipe import ARMS, REWARD_OF, StudyRecipe
+
+KIND = "study"
+# Keys that may change between a study and its resume (they do not change finished results).
+FREE_KEYS = ("output_dir", "overwrite", "resume", "dry_run", "note", "arms", "seeds", "stats", "keep_checkpoints", "plots")
+
+
+def run_dir(out: str, arm: str, seed: int) -> str:
+    return os.path.join(out, "runs", arm, f"seed{seed}")
+
+
+def eval_dir(out: str, arm: str, seed: int) -> str:
+    return os.path.join(out, "evals", "base" if arm == "base" else f"{arm}-seed{seed}")
+
+
+def result_path(out: str, arm: str, seed: int) -> str:
+    return os.path.join(out, "results", f"{arm}-seed{seed}.json")
+
+
+def grid(recipe: StudyRecipe) -> list[tuple[str, int]]:
+    """(arm, seed) in run order: base first (measured once), then per seed its SFT warm start and GRPO arms."""
+    units = [("base", s) for s in recipe.seeds] if "base" in recipe.arms else []
+    for s in recipe.seeds:
+        units += [(a, s) for a in recipe.trained_arms()]
+    return units
+
+
+def _write_json(path: str, obj: Any) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=1)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _first_difference(a: Any, b: Any, key: str = "") -> str | None:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b)):
+            got = _first_difference(a.get(k), b.get(k), f"{key}.{k}" if key else str(k))
+            if got:
+                return got
+        return None
+    return None if a == b else key
+
+
+def check_settings(out: str, recipe: StudyRecipe) -> None:
+    """A resumed study must have the settings its finished results were made with."""
+    now = {k: v for k, v in to_dict(recipe).items() if k not in FREE_KEYS}
+    path = os.path.join(out, "settings.json")
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            before = json.load(f)
+        diff = _first_difference(json.loads(json.dumps(before)), json.loads(json.dumps(now)))
+        if diff:
+            raise RecipeError(f"output_dir {out} holds a study made with another '{diff}'; finished runs would not "
+                              "match: restore the setting, or use overwrite=true or a new output_dir")
+    else:
+        _write_json(path, now)
+
+
+def log_event(out: str, event: str, **info: Any) -> None:
+    with open(os.path.join(out, "progress.jsonl"), "a", encoding="utf-8") as f:
+        f.write(json.dumps({"event": event, "time": time.time(), **info}) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def prune(path: str) -> None:
+    """Intermediate trainer checkpoints of a finished run (its final model and logs stay)."""
+    for ck in glob.glob(os.path.join(path, "sft", "checkpoint-*")) + glob.glob(os.path.join(path, "grpo", "checkpoint-*")):
+        shutil.rmtree(ck, ignore_errors=True)
+
+
+def train_unit(recipe: StudyRecipe, out: str, splits_dir: str, arm: str, seed: int) -> str:
+    """Train one arm/seed through `genrm.training.run.train` (resume=true); returns the model dir."""
+    from genrm.training.run import train
+
+    path = run_dir(out, arm, seed)
+    cfg = recipe.train_config(arm, seed, path, splits_dir, run_dir(out, "sft", seed))
+    rpath = os.path.join(out, "recipes", f"{arm}-seed{seed}.yaml")
+    os.makedirs(os.path.dirname(rpath), exist_ok=True)
+    with open(rpath, "w", encoding="utf-8") as f:
+        yaml.safe_dump(cfg, f, sort_keys=False, allow_unicode=True)
+    train([f"recipe={rpath}"])
+    gc.collect()
+    return path
+
+
+def run_unit(recipe: StudyRecipe, out: str, splits: Any, arm: str, seed: int, matcher: Callable[[], Any]) -> dict:
+    from genrm.study import measures as M
+
+    t0 = time.time()
+    model = recipe.model if arm == "base" else train_unit(recipe, out, splits.dir, arm, seed)
+    t1 = time.time()
+    unit: dict[str, Any] = {"arm": arm, "seed": seed, "model": model, "eval_dir": eval_dir(out, arm, seed),
+                            "train_seconds": round(t1 - t0, 1), "measured": arm in recipe.arms}
+    if arm in recipe.arms:  # an unlisted SFT run is only the GRPO arms' warm start
+        M.evaluate_model(recipe, model, unit["eval_dir"], splits, matcher(), f"{arm}-seed{seed}")
+        unit["measures"] = M.unit_measures(recipe, unit["eval_dir"], splits)
+        unit["curve"] = M.learning_curve(model) if arm in REWARD_OF else []
+    unit["eval_seconds"] = round(time.time() - t1, 1)
+    _free_cuda()
+    return unit
+
+
+def _free_cuda() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def run_study(argv: list[str]) -> int:
+    from genrm.outputs import claim_output_dir
+    from genrm.study.data import prepare_splits
+    from genrm.study.report import build_study, write_report
+
+    recipe = load_recipe(argv, StudyRecipe)
+    out = recipe.output_path()
+    if recipe.dry_run:
+        from genrm.study.plan import plan_text
+
+        print(plan_text(recipe, grid(recipe)))
+        return 0
+    claim_output_dir(out, KIND, overwrite=recipe.overwrite, resume=recipe.resume)
+    check_settings(out, recipe)
+    dump_recipe(recipe, os.path.join(out, "recipe.yaml"))
+    t0 = time.time()
+    splits = prepare_splits(recipe, out)
+    prep = time.time() - t0
+    cache: dict[str, Any] = {}
+
+    def matcher() -> Any:
+        if "m" not in cache:
+            from genrm.matching import make_matcher
+
+            cache["m"] = make_matcher(dict(recipe.eval.matcher))
+        return cache["m"]
+
+    units = grid(recipe)
+    for arm, seed in tqdm(units, desc="study", unit="run"):
+        path = result_path(out, arm, seed)
+        if os.path.isfile(path):
+            print(f"study: {arm} seed {seed} finished earlier, skipped")
+            log_event(out, "skip", arm=arm, seed=seed)
+        else:
+            print(f"study: {arm} seed {seed} ...")
+            log_event(out, "start", arm=arm, seed=seed)
+            unit = run_unit(recipe, out, splits, arm, seed, matcher)
+            unit["prep_seconds"] = round(prep, 1)
+            prep = 0.0
+            _write_json(path, unit)
+            log_event(out, "done", arm=arm, seed=seed, seconds=unit["train_seconds"] + unit["eval_seconds"])
+        if arm != "base" and not recipe.keep_checkpoints:
+            prune(run_dir(out, arm, seed))
+    finished = []
+    for arm, seed in units:
+        with open(result_path(out, arm, seed), encoding="utf-8") as f:
+            finished.append(json.load(f))
+    wall = sum(u["train_seconds"] + u["eval_seconds"] + u.get("prep_seconds", 0.0) for u in finished)
+    study = build_study(recipe, out, splits, [u for u in finished if u["measured"]], wall)
+    files = write_report(study, out, plots=recipe.plots)
+    print(f"study: {files['md']}")
+    print(f"study: {files['json']}")
+    for c in study["claims"]:
+        print(f"  {c['id']}: {c['verdict']}")
+    return 0
+
+
+__all__ = ["run_study", "grid", "ARMS"]
