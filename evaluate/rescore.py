@@ -39,4 +39,4 @@ if __name__ == "__main__":
     from genrm.io import DataError
     from genrm.outputs import OutputDirError
 
-    sys.exit(cli_main(main, errors=(DataError, OutputDirError, ValueError)))
+    sys.exit(cli_main(main, errors=(DataError, OutputDirError, ValueError, OSError)))

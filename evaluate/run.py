@@ -9,7 +9,6 @@ Writes <output_dir>/<model>/<suite>.jsonl as items finish (a rerun resumes), the
 summary.json, report.md and plots/ (see genrm/evaluation/runner.py).
 """
 
-import json
 import logging
 import os
 import sys
@@ -19,13 +18,13 @@ from genrm.evaluation.schema import EvalRecipe, expand_shortcuts
 
 
 def main(argv: list[str]) -> int:
+    from genrm.evaluation.report import headlines
     from genrm.evaluation.runner import run
 
     recipe = load_recipe(expand_shortcuts(argv), schema=EvalRecipe)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     summary = run(recipe)
-    print(json.dumps({m: {s: r["metrics"] for s, r in per.items()} for m, per in summary["results"].items()},
-                     indent=1, default=str)[:4000])
+    print(headlines(summary))
     print(f"report: {os.path.join(recipe.output_dir, 'report.md')}")
     # Exit 1 when items failed for good (reported, not scored): a rerun retries them.
     return 1 if any(r["always"]["errors"] for per in summary["results"].values() for r in per.values()) else 0
@@ -35,4 +34,4 @@ if __name__ == "__main__":
     from genrm.io import DataError
     from genrm.outputs import OutputDirError
 
-    sys.exit(cli_main(main, errors=(DataError, OutputDirError, ValueError)))
+    sys.exit(cli_main(main, errors=(DataError, OutputDirError, ValueError, OSError)))

@@ -185,11 +185,13 @@ class ScalarRM(ScoringModel):
 
     def __init__(self, path: str, *, dtype: str = "auto", device: str = "auto", batch_size: int = 16,
                  max_length: Optional[int] = None, trust_remote_code: bool = False, model_obj: Any = None,
-                 tokenizer: Any = None):
+                 tokenizer: Any = None, num_threads: Optional[int] = None):
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         super().__init__(batch_size)
+        if num_threads:
+            torch.set_num_threads(num_threads)
         dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
                            "cpu" if device == "auto" else device)
         self.tokenizer = tokenizer or AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
@@ -291,7 +293,7 @@ def load_model(spec: ModelSpec, judge: JudgeConfig, seed: int, *, matcher: Any =
         raise ValueError(f"model {spec.ref!r}: kind 'scalar' needs a local or hub sequence-classification model")
     kw = dict(spec.backend)
     kw.pop("kind", None)
-    allowed = {"dtype", "device", "trust_remote_code"}
+    allowed = {"dtype", "device", "trust_remote_code", "num_threads"}
     extra = sorted(set(kw) - allowed)
     if extra:
         raise ValueError(f"model {spec.ref!r}: backend options {extra} do not apply to a scalar RM "

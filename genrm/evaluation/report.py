@@ -136,6 +136,34 @@ def markdown(summary: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+HEADLINES = {
+    "rm_bench": (("overall", ("overall",)), ("hard", ("hard",)), ("normal", ("normal",)), ("easy", ("easy",))),
+    "judgebench": (("overall", ("overall",)), ("knowledge", ("knowledge",)), ("reasoning", ("reasoning",)),
+                   ("math", ("math",)), ("coding", ("coding",))),
+    "rewardbench": (("score", ("score",)),),
+    "social": (("BBQ acc ambig", ("bbq", "overall", "acc_ambig")), ("acc disambig", ("bbq", "overall", "acc_disambig")),
+               ("s_DIS", ("bbq", "overall", "s_dis")), ("s_AMB", ("bbq", "overall", "s_amb")),
+               ("SS", ("stereoset", "ss")), ("CrowS", ("crows_pairs", "sent_more"))),
+    "rationale": (("accuracy", ("accuracy",)), ("RC", ("rationale_consistency",))),
+}
+
+
+def headlines(summary: dict) -> str:
+    """One line per model and suite with the headline numbers (what run.py prints)."""
+    lines = []
+    for m in summary["models"]:
+        for suite in summary["suites"]:
+            r = _get(summary["results"], m["name"], suite)
+            if not r:
+                continue
+            vals = ", ".join(f"{k} {_fmt(_get(r, 'metrics', *path))}" for k, path in HEADLINES[suite])
+            a = r["always"]
+            lines.append(f"{m['name']:>20} {suite:<11} {vals}; items {a['items']}, errors {a['errors']}, "
+                         f"parse failures {_fmt(a['parse_failure_rate'])}%, position consistency "
+                         f"{_fmt(a['position_consistency'])}%")
+    return "\n".join(lines)
+
+
 # ----------------------------------------------------------------------------- plots
 
 

@@ -120,3 +120,52 @@ def test_model_ref_that_is_not_a_model_dir(tmp_path):
     with pytest.raises(ValueError, match="without a model"):
         resolve_ref(str(tmp_path / "empty"))
     assert resolve_ref("Org/some-model") == "Org/some-model"
+
+
+def test_rewardbench_and_rationale_suites(tmp_path, tiny_dir, fixtures_dir):
+    out = tmp_path / "eval"
+    summary = run(recipe([
+        f"models=[{tiny_dir},{tiny_dir}@proxy]", "suites=[rewardbench,rationale]", f"output_dir={out}",
+        f"data.rewardbench.path={fixtures_dir / 'generic' / 'reward_bench.jsonl'}",
+        f"data.rationale.path={fixtures_dir / 'rationalerm' / 'test.jsonl'}", "data.rationale.options={}",
+        "matcher={kind: lexical}", "judge.max_new_tokens=8", "plots=false",
+    ]))
+    g = summary["results"][tiny_dir.name]
+    rb = g["rewardbench"]["metrics"]
+    assert set(rb["subsets"]) == {"math-prm", "xstest-should-respond", "alpacaeval-easy"}
+    # One subset per section present: each section equals its one subset; Chat Hard is missing.
+    assert rb["sections"]["Reasoning"] == rb["subsets"]["math-prm"]["accuracy"]
+    assert rb["sections"]["Chat Hard"] is None and rb["score"] is None
+    assert all(v["accuracy"] in (0.0, 25.0, 50.0, 75.0, 100.0) for v in rb["subsets"].values())  # GenRM halves
+    ra = g["rationale"]
+    assert ra["metrics"]["n"] == 2 and ra["always"]["judgments"] == 4  # the fixture's tie row is no pair
+    assert ra["metrics"]["rationale_items"] == 2 and 0 <= ra["metrics"]["rationale_consistency"] <= 100
+    proxy = summary["results"][f"{tiny_dir.name}-proxy"]
+    assert proxy["rationale"]["metrics"]["rationale_consistency"] is None
+    assert all(v["accuracy"] in (0.0, 100.0) for v in proxy["rewardbench"]["metrics"]["subsets"].values())
+    assert "Rationale consistency" in (out / "report.md").read_text()
+
+
+def _entry(name):
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "evaluate", f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"evaluate_{name}", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_entry_scripts_give_one_error_line(tmp_path, capsys, tiny_dir):
+    from genrm.config import cli_main
+
+    run_main = _entry("run").main
+    rc = cli_main(run_main, [f"models=[{tiny_dir}]", "suites=[judgebench]", f"output_dir={tmp_path / 'o'}",
+                             f"data.judgebench.path={tmp_path / 'missing.jsonl'}"],
+                  errors=(DataError, ValueError, OSError))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and err[0].startswith("error: ") and "missing.jsonl" in err[0]
+    rescore_main = _entry("rescore").main
+    rc = cli_main(rescore_main, [f"input={tmp_path}", "format=judgebnch"], errors=(DataError,))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "did you mean 'judgebench'" in err[0]
