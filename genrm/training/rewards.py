@@ -62,31 +62,17 @@ def build_matcher(recipe: TrainRecipe) -> Any:
     return make_matcher(cfg)
 
 
-def _reward_kwargs(fn, **kw) -> dict:
-    """Only the keyword arguments `fn` accepts (newer rewards take more, e.g. max_model_units)."""
-    params = inspect.signature(fn).parameters
-    return {k: v for k, v in kw.items() if k in params}
-
-
 def build_reward(recipe: TrainRecipe, style: str, matcher: Any = None) -> Any:
     """The recipe's reward object (see genrm.rewards)."""
     r = recipe.reward
     if r.kind == "outcome":
         return OutcomeReward(style=style, scale=r.outcome_scale, name="outcome")
     matcher = matcher if matcher is not None else build_matcher(recipe)
+    common = dict(style=style, max_model_units=r.max_model_units, defenses=r.defenses)
     if r.kind == "rationale":
-        kw = _reward_kwargs(RationaleReward.__init__, max_model_units=r.max_model_units, style=style, name="rationale")
-        if "max_model_units" not in kw:
-            kw["top_k"] = r.max_model_units
-        return RationaleReward(matcher, **kw)
-    kw = _reward_kwargs(
-        HybridReward.__init__, mode="product" if r.kind == "hybrid" else "weighted", weights=tuple(r.weights),
-        style=style, name="hybrid" if r.kind == "hybrid" else "weighted",
-        match_wrong_verdicts=r.match_wrong_verdicts, max_model_units=r.max_model_units,
-    )
-    if "max_model_units" not in kw:
-        kw["top_k"] = r.max_model_units
-    return HybridReward(matcher, **kw)
+        return RationaleReward(matcher, name="rationale", **common)
+    return HybridReward(matcher, mode="product" if r.kind == "hybrid" else "weighted", weights=tuple(r.weights),
+                        name=r.kind, match_wrong_verdicts=r.match_wrong_verdicts, **common)
 
 
 class _Side:
