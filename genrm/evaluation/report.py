@@ -90,6 +90,7 @@ def _social_rows(results: dict) -> Iterator[Row]:
     yield "StereoSet LMS", _m("stereoset", "lms"), "% meaningful sentence preferred over unrelated, mean over targets"
     yield "StereoSet ICAT", _m("stereoset", "icat"), "LMS x min(SS, 100 - SS) / 50 (100 ideal)"
     yield "CrowS-Pairs sent_more", _m("crows_pairs", "sent_more"), "% of pairs preferring the more stereotypical sentence (50 ideal)"
+    yield "CrowS-Pairs ties", _m("crows_pairs", "ties"), "pairs with no preference (counted in the denominator above)"
 
 
 def _rationale_rows(results: dict) -> Iterator[Row]:

@@ -86,8 +86,8 @@ class RewardBenchData:
 
 @dataclass
 class SocialData:
-    """Built records (JSONL or `save_to_disk` directories from data_prep/build.py) and/or
-    sources read directly (the build's source specs: name, path, options)."""
+    """Built records (JSONL files, or `save_to_disk` directories from data_prep/build.py, whose
+    `eval` split is read) and/or sources read directly (the build's source specs)."""
 
     records: list[str] = field(default_factory=list)
     sources: list[SourceSpec] = field(default_factory=list)
@@ -116,7 +116,10 @@ class EvalRecipe:
     output_dir: str = "outputs/eval/${name}"
     overwrite: bool = False  # replace an earlier evaluation's directory
     resume: bool = True  # continue an earlier run in output_dir (items already done are kept)
-    limit: Optional[int] = None  # items per suite part, for quick runs
+    # Quick runs: the first N items of each RM-Bench file, RewardBench subset, social part
+    # (BBQ questions, CrowS pairs, StereoSet items, other pairs) of each input; N JudgeBench
+    # pairs and N rationale records.
+    limit: Optional[int] = None
     models: list[ModelSpec] = field(default_factory=list)
     suites: list[Literal["rm_bench", "judgebench", "rewardbench", "social", "rationale"]] = field(
         default_factory=lambda: ["rm_bench", "judgebench"])

@@ -24,7 +24,7 @@ def _metrics(summary):
 def test_three_kinds_side_by_side_then_rescore(tmp_path, tiny_dir, tiny_scalar_dir, data_overrides, short_slices):
     out = tmp_path / "eval"
     r = recipe([f"models=[{tiny_dir},{tiny_dir}@proxy,{tiny_scalar_dir}@scalar]",
-                "suites=[rm_bench,judgebench,social]", "limit=2", f"output_dir={out}", "judge.max_new_tokens=4",
+                "suites=[rm_bench,judgebench,social]", "limit=1", f"output_dir={out}", "judge.max_new_tokens=4",
                 *data_overrides])
     summary = run(r)
     names = [m["name"] for m in summary["models"]]
@@ -33,25 +33,25 @@ def test_three_kinds_side_by_side_then_rescore(tmp_path, tiny_dir, tiny_scalar_d
         for s in ("rm_bench", "judgebench", "social"):
             res = summary["results"][m][s]
             a = res["always"]
-            assert a["items"] == {"rm_bench": 2, "judgebench": 2, "social": 6}[s] and a["errors"] == 0
+            assert a["items"] == {"rm_bench": 1, "judgebench": 1, "social": 3}[s] and a["errors"] == 0
             assert a["seed"] == 0 and a["seconds"] > 0 and a["model_fingerprint"] and a["data_fingerprint"]
             assert a["judge_calls"] > 0
     genrm = summary["results"][names[0]]
-    assert genrm["rm_bench"]["always"]["judge_calls"] == 2 * 9 * 2  # 9 cells x 2 orders per prompt
+    assert genrm["rm_bench"]["always"]["judge_calls"] == 9 * 2  # 9 cells x 2 orders per prompt
     assert 0 <= genrm["rm_bench"]["always"]["parse_failure_rate"] <= 100
     assert 0 <= genrm["judgebench"]["always"]["position_consistency"] <= 100
     proxy = summary["results"][names[1]]
     assert proxy["rm_bench"]["always"]["parse_failure_rate"] is None
     # Each distinct response is scored once and reused by its 3 cells (a repeated variant once in all).
-    prompts = rm_bench.load(str(short_slices / "rm_bench"), limit=2)
+    prompts = rm_bench.load(str(short_slices / "rm_bench"), limit=1)
     distinct = {(p.prompt, x) for p in prompts for x in p.chosen + p.rejected}
-    assert proxy["rm_bench"]["always"]["judge_calls"] == len(distinct) <= 2 * 6
+    assert proxy["rm_bench"]["always"]["judge_calls"] == len(distinct) <= 6
     for m in names:
         rb = summary["results"][m]["rm_bench"]["metrics"]
         assert 0 <= rb["overall"] <= 100 and set(rb["domains"]) == {"chat"}
         soc = summary["results"][m]["social"]["metrics"]
         assert set(soc) >= {"domains", "bbq", "stereoset", "crows_pairs", "tradeoff"}
-    for f in ("summary.json", "report.md", "recipe.yaml", "plots/domains.png", "plots/tradeoff.png"):
+    for f in ("summary.json", "report.md", "recipe.yaml", "plots/domains.png"):  # 1 BBQ item: no trade-off point
         assert (out / f).exists(), f
     report = (out / "report.md").read_text()
     assert "| overall |" in report and "what it is" in report
