@@ -206,6 +206,16 @@ def _num(v: Any) -> Optional[float]:
 # ----------------------------------------------------------------------------- learning curves
 
 
+def _log_history(run_dir: str) -> list[dict]:
+    """The GRPO log of the run's last checkpoint (read before the checkpoints are pruned)."""
+    ckpts = sorted(glob.glob(os.path.join(run_dir, "grpo", "checkpoint-*", "trainer_state.json")),
+                   key=lambda p: int(p.split("checkpoint-")[-1].split(os.sep)[0]))
+    if not ckpts:
+        return []
+    with open(ckpts[-1], encoding="utf-8") as f:
+        return list(json.load(f).get("log_history", []))
+
+
 def learning_curve(run_dir: str) -> list[dict[str, Any]]:
     """The GRPO eval steps of one run (percent): the last checkpoint's logged `eval/*`
     entries, completed by `eval_history.json` (the final eval step, and steps logged after
@@ -216,19 +226,30 @@ def learning_curve(run_dir: str) -> list[dict[str, Any]]:
         points[int(step)] = {"step": int(step), **{k: _pct(get(k)) for k in ("accuracy", "rationale_consistency",
                                                                              "parse_failure_rate")}}
 
-    ckpts = sorted(glob.glob(os.path.join(run_dir, "grpo", "checkpoint-*", "trainer_state.json")),
-                   key=lambda p: int(p.split("checkpoint-")[-1].split(os.sep)[0]))
-    if ckpts:
-        with open(ckpts[-1], encoding="utf-8") as f:
-            for h in json.load(f).get("log_history", []):
-                if "eval/accuracy" in h:
-                    add(h["step"], lambda k, h=h: h.get(f"eval/{k}"))
+    for h in _log_history(run_dir):
+        if "eval/accuracy" in h:
+            add(h["step"], lambda k, h=h: h.get(f"eval/{k}"))
     hist = os.path.join(run_dir, "eval_history.json")
     if os.path.isfile(hist):
         with open(hist, encoding="utf-8") as f:
             for h in json.load(f):
                 add(h["step"], lambda k, h=h: h.get(k))
     return [points[s] for s in sorted(points)]
+
+
+def grpo_summary(run_dir: str) -> dict[str, Any]:
+    """What GRPO saw, from its logged steps: mean reward, the share of steps whose groups all
+    earned the same reward (no advantage, so no update), and reasons voided by the reward's checks."""
+    steps = [h for h in _log_history(run_dir) if "reward" in h and "frac_reward_zero_std" in h]
+    void: dict[str, float] = {}
+    for h in steps:
+        for k, v in h.items():
+            if "/checks/void_" in k:
+                name = k.split("/checks/")[1]
+                void[name] = void.get(name, 0.0) + float(v)
+    mean = (lambda k: sum(float(h[k]) for h in steps) / len(steps)) if steps else (lambda k: None)
+    return {"steps_logged": len(steps), "reward_mean": mean("reward"),
+            "frac_reward_zero_std": mean("frac_reward_zero_std"), "voided_reasons": void}
 
 
 def _pct(v: Any) -> Optional[float]:

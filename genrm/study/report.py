@@ -30,8 +30,9 @@ LABELS = {
 CLAIMS = (
     ("hybrid_raises_rc", "hybrid", "rationale_consistency", +1,
      "hybrid raises rationale consistency over outcome-only (paper: 0.21 -> 0.37, i.e. 21 -> 37 %)"),
-    ("outcome_lowers_rc", "base", "rationale_consistency", +1,
-     "outcome-only training lowers rationale consistency below the base model (paper: base 0.25, outcome-only 0.21)"),
+    ("outcome_lowers_rc", "sft", "rationale_consistency", +1,
+     "outcome-only training lowers rationale consistency below the model it started from (paper: base 0.25, "
+     "outcome-only 0.21; here the GRPO arms start from the SFT arm)"),
     ("hybrid_raises_accuracy", "hybrid", "accuracy", +1,
      "hybrid raises outcome accuracy over outcome-only (paper: RM-Bench 84.9 -> 87.1, Qwen3-30B-A3B)"),
     ("rationale_only_hacks", "rationale", "reasons_verdict_consistency", -1,
@@ -258,14 +259,34 @@ def reading(study: dict[str, Any]) -> str:
     if g:
         parts.append(f"(2) steps: each GRPO arm took {g['max_steps']} steps of {g['per_device_train_batch_size']} "
                      f"completions ({g['per_device_train_batch_size'] // max(1, g['num_generations'])} prompt(s) per "
-                     "step), against 2 epochs of about 22k records at batch 256 in the paper;")
+                     "step), against 2 epochs of about 22k records at batch 256 in the paper"
+                     + _zero_std(study) + ";")
     parts.append(f"(3) silver rationales: training units by origin {data['train_units_origin']} — template units "
                  "state what an item's gold structure supports and are not annotators' reasons; the matcher is "
-                 f"{st['eval']['matcher'].get('kind')}, not the paper's LLM MetaJudge;")
+                 f"the {st['eval']['matcher'].get('kind')} matcher, not the paper's LLM MetaJudge;")
     if widths:
         parts.append(f"(4) sample size: the intervals are {min(widths):.1f}-{max(widths):.1f} points wide on "
-                     f"{data['heldout_records']} held-out records and {len(study['seeds_compared'])} seed(s).")
+                     f"{data['heldout_records']} held-out records and {len(study['seeds_compared'])} seed(s);")
+    ref = study["aggregate"].get(REFERENCE, {})
+    sup, rvc = (ref.get(k, {}).get("mean") for k in ("support_rate", "reasons_verdict_consistency"))
+    if sup is not None and rvc is not None:
+        parts.append(f"(5) the outcome-only arm's reasons make the chosen response's case in {sup:.0f}% of its "
+                     f"judgments, yet its verdict follows them in {rvc:.0f}% of those: reasons learnt from the SFT "
+                     "targets' text, not reasons the verdict rests on.")
+    base = study["aggregate"].get("base", {}).get("parse_failure_rate", {}).get("mean")
+    if base is not None and base > 50:
+        parts.append(f"The base model writes no valid verdict in {base:.0f}% of its judgments, so comparisons with it "
+                     "measure the SFT warm start more than GRPO.")
     return " ".join(parts)
+
+
+def _zero_std(study: dict[str, Any]) -> str:
+    fr = [u["grpo"]["frac_reward_zero_std"] for u in study["units"]
+          if (u.get("grpo") or {}).get("frac_reward_zero_std") is not None]
+    if not fr:
+        return ""
+    return (f", and in {100 * sum(fr) / len(fr):.0f}% of the logged GRPO steps every completion of a prompt earned "
+            "the same reward (no advantage, so no update)")
 
 
 def write_report(study: dict[str, Any], out: str, plots: bool = True) -> dict[str, Any]:

@@ -108,6 +108,20 @@ def prune(path: str) -> None:
         shutil.rmtree(ck, ignore_errors=True)
 
 
+def _read(path: str) -> dict:
+    if not os.path.isfile(path):
+        return {}
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _finished(path: str, measure: bool) -> bool:
+    """A results file marks a finished arm/seed; an SFT warm start trained unmeasured is
+    measured when `sft` joins the arms later (its training is not redone)."""
+    got = _read(path)
+    return bool(got) and (not measure or bool(got.get("measured")))
+
+
 def train_unit(recipe: StudyRecipe, out: str, splits_dir: str, arm: str, seed: int) -> str:
     """Train one arm/seed through `genrm.training.run.train` (resume=true); returns the model dir."""
     from genrm.training.run import train
@@ -135,6 +149,8 @@ def run_unit(recipe: StudyRecipe, out: str, splits: Any, arm: str, seed: int, ma
         M.evaluate_model(recipe, model, unit["eval_dir"], splits, matcher(), f"{arm}-seed{seed}")
         unit["measures"] = M.unit_measures(recipe, unit["eval_dir"], splits)
         unit["curve"] = M.learning_curve(model) if arm in REWARD_OF else []
+        if arm in REWARD_OF:
+            unit["grpo"] = M.grpo_summary(model)
     unit["eval_seconds"] = round(time.time() - t1, 1)
     _free_cuda()
     return unit
@@ -177,23 +193,22 @@ def run_study(argv: list[str]) -> int:
     units = grid(recipe)
     for arm, seed in tqdm(units, desc="study", unit="run"):
         path = result_path(out, arm, seed)
-        if os.path.isfile(path):
+        if _finished(path, arm in recipe.arms):
             print(f"study: {arm} seed {seed} finished earlier, skipped")
             log_event(out, "skip", arm=arm, seed=seed)
         else:
             print(f"study: {arm} seed {seed} ...")
             log_event(out, "start", arm=arm, seed=seed)
+            earlier = _read(path)  # an SFT warm start trained earlier, measured now: keep its time
             unit = run_unit(recipe, out, splits, arm, seed, matcher)
-            unit["prep_seconds"] = round(prep, 1)
+            unit["train_seconds"] = round(unit["train_seconds"] + earlier.get("train_seconds", 0.0), 1)
+            unit["prep_seconds"] = round(prep + earlier.get("prep_seconds", 0.0), 1)
             prep = 0.0
             _write_json(path, unit)
             log_event(out, "done", arm=arm, seed=seed, seconds=unit["train_seconds"] + unit["eval_seconds"])
         if arm != "base" and not recipe.keep_checkpoints:
             prune(run_dir(out, arm, seed))
-    finished = []
-    for arm, seed in units:
-        with open(result_path(out, arm, seed), encoding="utf-8") as f:
-            finished.append(json.load(f))
+    finished = [_read(result_path(out, arm, seed)) for arm, seed in units]
     wall = sum(u["train_seconds"] + u["eval_seconds"] + u.get("prep_seconds", 0.0) for u in finished)
     study = build_study(recipe, out, splits, [u for u in finished if u["measured"]], wall)
     files = write_report(study, out, plots=recipe.plots)

@@ -181,8 +181,8 @@ def test_bootstrap_differences():
 def test_claim_verdicts():
     diffs = {"hybrid": {"rationale_consistency": {"diff": 5.0, "lo": 1.0, "hi": 9.0, "excludes_zero": True},
                         "accuracy": {"diff": 1.0, "lo": -2.0, "hi": 4.0, "excludes_zero": False}},
-             "base": {"rationale_consistency": {"diff": -6.0, "lo": -9.0, "hi": -2.0, "excludes_zero": True}}}
-    got = {c["id"]: c["verdict"] for c in claims(diffs, ["base", "outcome", "hybrid"])}
+             "sft": {"rationale_consistency": {"diff": -6.0, "lo": -9.0, "hi": -2.0, "excludes_zero": True}}}
+    got = {c["id"]: c["verdict"] for c in claims(diffs, ["sft", "outcome", "hybrid"])}
     assert got["hybrid_raises_rc"] == "reproduced"
     assert got["hybrid_raises_accuracy"].startswith("not reproduced")
     assert got["outcome_lowers_rc"].startswith("reversed")

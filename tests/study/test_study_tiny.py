@@ -47,6 +47,8 @@ def test_tiny_grid_writes_everything_in_range(tiny_model, shared_data, tmp_path)
         assert m["accuracy"] is not None and m["parse_failure_rate"] is not None
     curves = {(u["arm"], u["seed"]): u["curve"] for u in study["units"]}
     assert [p["step"] for p in curves[("outcome", 0)]] == [1] and curves[("sft", 0)] == []
+    grpo = next(u for u in study["units"] if u["arm"] == "outcome")["grpo"]
+    assert grpo["steps_logged"] == 1 and 0.0 <= grpo["frac_reward_zero_std"] <= 1.0
     for arm, agg in study["aggregate"].items():
         assert agg["accuracy"]["n"] == 2 and _in_range(agg["accuracy"]["mean"], 0, 100)
     d = study["differences"]["sft"]
@@ -104,3 +106,13 @@ def test_kill_and_resume(tiny_model, shared_data, tmp_path):
     assert "sft seed 0 finished earlier, skipped" in (tmp_path / "second.log").read_text()
     study = json.loads((out / "study.json").read_text())
     assert study["complete"] and [u["arm"] for u in study["units"]] == ["outcome"]
+
+    # the warm start was trained, not measured; listing `sft` later measures it without training it again
+    trained_for = json.loads(sft_result.read_text())["train_seconds"]
+    proc = run_study_process([*args, "arms=[sft,outcome]"], stdout=open(tmp_path / "third.log", "w"),
+                             stderr=open(tmp_path / "third.err", "w"))
+    assert proc.wait(timeout=300) == 0, (tmp_path / "third.err").read_text()[-3000:]
+    assert sft_model.stat().st_mtime_ns == marks[1]
+    unit = json.loads(sft_result.read_text())
+    assert unit["measured"] and unit["measures"]["heldout_scored"] == 6 and unit["train_seconds"] >= trained_for
+    assert [u["arm"] for u in json.loads((out / "study.json").read_text())["units"]] == ["sft", "outcome"]
