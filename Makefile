@@ -26,8 +26,11 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# Train the embedded SmolLM2 (SFT warm start, then GRPO on the hybrid reward), then the
+# evaluator's report of the trained model beside its base (outputs/eval/demo/report.md).
 demo: setup
-	WANDB_MODE=offline HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python train/genrm.py recipe=recipes/smoke_cpu.yaml overwrite=true
+	WANDB_MODE=offline HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python train/genrm.py recipe=recipes/smoke_cpu.yaml overwrite=true eval.compare_base=false
+	WANDB_MODE=offline HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python evaluate/run.py recipe=recipes/eval/demo.yaml overwrite=true
 
 test: setup
 	WANDB_MODE=offline HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests
@@ -42,6 +45,7 @@ bench: setup
 	$(BIN)/python bench/judge_backend.py
 	$(BIN)/python bench/reward_server.py
 	$(BIN)/python bench/train_step.py
+	$(BIN)/python bench/eval_throughput.py
 
 clean:
 	rm -rf outputs bench/results

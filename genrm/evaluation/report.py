@@ -94,8 +94,9 @@ def _social_rows(results: dict) -> Iterator[Row]:
 
 
 def _rationale_rows(results: dict) -> Iterator[Row]:
-    yield "accuracy", _m("accuracy"), "% of records with human units where the better response won"
-    yield "rationale consistency", _m("rationale_consistency"), "mean soft recall of human units by the top-5 reasons; % (0.25 in the paper = 25)"
+    yield "accuracy", _m("accuracy"), "% of records with reference units where the better response won"
+    yield "rationale consistency", _m("rationale_consistency"), "mean soft recall of the reference units by the top-5 reasons; % (0.25 in the paper = 25)"
+    yield "unit origin", _m("unit_origins"), "who wrote the reference units (human annotators in the paper; template = silver units)"
     yield "records with RC", _m("rationale_items"), "records whose reasons were matched (GenRM only)"
 
 

@@ -98,6 +98,15 @@ class RationaleData:
     source: str = "rationalerm"
     path: str = "Qwen/RationaleRM"
     options: dict[str, Any] = field(default_factory=lambda: {"split": "test"})
+    records: list[str] = field(default_factory=list)  # built record files/dirs, read instead of the source
+    origins: list[str] = field(default_factory=lambda: ["human"])  # whose units count (e.g. also "template")
+
+    def validate(self) -> None:
+        from genrm.record import RATIONALE_ORIGINS
+
+        bad = [o for o in self.origins if o not in RATIONALE_ORIGINS or o == "none"]
+        if bad or not self.origins:
+            raise RecipeError(f"key 'data.rationale.origins' must list some of human, llm, template; got {self.origins}")
 
 
 @dataclass

@@ -169,3 +169,33 @@ def test_entry_scripts_give_one_error_line(tmp_path, capsys, tiny_dir):
     rc = cli_main(rescore_main, [f"input={tmp_path}", "format=judgebnch"], errors=(DataError,))
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "did you mean 'judgebench'" in err[0]
+
+
+def test_rationale_suite_on_built_records_filters_by_unit_origin(tmp_path, fixtures_dir):
+    import dataclasses
+
+    from genrm.evaluation.suites import rationale
+    from genrm.record import content_id, write_jsonl
+    from genrm.sources import get_source
+
+    human = list(get_source("rationalerm")(str(fixtures_dir / "rationalerm" / "test.jsonl")))
+    human = [r for r in human if r.rationale_units]
+    h = human[0]
+    chosen = h.chosen + " (silver copy)"
+    silver = [dataclasses.replace(h, chosen=chosen, id=content_id(h.prompt, chosen, h.rejected),
+                                  rationale_origin="template")]
+    path = tmp_path / "eval.jsonl"
+    write_jsonl(human + silver, str(path))
+
+    data = recipe(["models=[m]", f"data.rationale.records=[{path}]"]).data.rationale
+    assert [r.id for r in rationale.load_items(data, None)] == [r.id for r in human]  # human units only, by default
+    data = recipe(["models=[m]", f"data.rationale.records=[{path}]", "data.rationale.origins=[human,template]"]).data.rationale
+    got = rationale.load_items(data, None)
+    assert [r.id for r in got] == [r.id for r in human + silver]
+    assert rationale.summarize([rationale.item_row(r, [{"votes": [1, 1]}]) for r in got])["unit_origins"] == \
+        "human, template"
+    data = recipe(["models=[m]", f"data.rationale.records=[{path}]", "data.rationale.origins=[llm]"]).data.rationale
+    with pytest.raises(DataError, match=f"origin llm in {path}"):
+        rationale.load_items(data, None)
+    with pytest.raises(RecipeError, match="data.rationale.origins"):
+        recipe(["models=[m]", "data.rationale.origins=[silver]"])

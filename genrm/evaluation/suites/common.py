@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Optional, Sequence
+from typing import Iterable, Iterator, Optional, Sequence
 
 from genrm.evaluation.arith import won
+from genrm.record import PreferenceRecord
 
 
 def placement(seed: int, comparison_id: str) -> str:
@@ -28,3 +29,22 @@ def first_error(results: Sequence[dict]) -> Optional[str]:
         if r.get("error"):
             return str(r["error"])
     return None
+
+
+def read_built(paths: Iterable[str]) -> Iterator[tuple[str, Iterable[PreferenceRecord]]]:
+    """(path, records) per built input: a JSONL file, or a `save_to_disk` directory from
+    data_prep/build.py (its `eval` split when it has splits)."""
+    import os
+
+    from genrm.record import from_dataset, read_jsonl
+
+    for path in paths:
+        if os.path.isdir(path):
+            import datasets
+
+            ds = datasets.load_from_disk(path)
+            if isinstance(ds, datasets.DatasetDict):
+                ds = ds["eval"] if "eval" in ds else ds[next(iter(ds))]
+            yield path, from_dataset(ds)
+        else:
+            yield path, read_jsonl(path)

@@ -1,7 +1,8 @@
 """Rationale consistency beside outcome accuracy (Wang et al. 2026, BRIEF section 2).
 
-On records with human rationale units (e.g. the `Qwen/RationaleRM` test split),
-a GenRM's first `top_k` (5) reasons are matched to the human units through the
+On records with human rationale units (e.g. the `Qwen/RationaleRM` test split; other
+unit origins, such as built records' template units, only when `origins` names them),
+a GenRM's first `top_k` (5) reasons are matched to the units through the
 configured matcher; rationale consistency is the mean soft recall of the human
 units (one-to-one optimal matching), averaged over the two orders of each record.
 Scoring models give no reasons: for them only outcome accuracy is reported.
@@ -21,20 +22,28 @@ NAME = "rationale"
 
 
 def load_items(data: Any, limit: Optional[int]) -> list[PreferenceRecord]:
-    """Records with human units from the configured source (others are skipped)."""
+    """Records whose units come from one of `data.origins` (human by default; others are
+    skipped), from the built `data.records` when given, else from the configured source."""
+    from genrm.evaluation.suites.common import read_built
     from genrm.sources import get_source
 
+    if data.records:
+        inputs = [recs for _, recs in read_built(data.records)]
+        where = ", ".join(data.records)
+    else:
+        inputs = [get_source(data.source)(data.path, **dict(data.options))]
+        where = f"{data.source} {data.path}"
     out: list[PreferenceRecord] = []
     seen: set[str] = set()
-    for rec in get_source(data.source)(data.path, **dict(data.options)):
+    for rec in (r for recs in inputs for r in recs):
         if limit is not None and len(out) >= limit:
             break
-        if rec.rationale_origin != "human" or not human_units(rec.rationale_units) or rec.id in seen:
+        if rec.rationale_origin not in data.origins or not human_units(rec.rationale_units) or rec.id in seen:
             continue
         seen.add(rec.id)
         out.append(rec)
     if not out:
-        raise DataError(f"no records with human rationale units in {data.source} {data.path}")
+        raise DataError(f"no records with rationale units of origin {'/'.join(data.origins)} in {where}")
     return out
 
 
@@ -49,7 +58,8 @@ def comparisons(rec: PreferenceRecord, seed: int) -> list:
 def item_row(rec: PreferenceRecord, results: Sequence[dict]) -> dict[str, Any]:
     r = results[0]
     rc = r.get("rationale_consistency")
-    return {"source": rec.source, "domain": rec.domain, "units": len(rec.rationale_units), "correct": is_won(r),
+    return {"source": rec.source, "domain": rec.domain, "units": len(rec.rationale_units),
+            "origin": rec.rationale_origin, "correct": is_won(r),
             "rationale_consistency": None if rc is None else 100.0 * rc, "match_failures": r.get("match_failures", 0)}
 
 
@@ -60,5 +70,6 @@ def summarize(rows: Sequence[dict]) -> dict[str, Any]:
         "rationale_consistency": mean(rcs),
         "rationale_items": len(rcs),
         "match_failures": sum(r["match_failures"] for r in rows),
+        "unit_origins": ", ".join(sorted({r.get("origin", "human") for r in rows})),
         "n": len(rows),
     }

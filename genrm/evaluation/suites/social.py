@@ -95,21 +95,11 @@ def group(records: Iterable[PreferenceRecord]) -> list[Item]:
 
 def _records(data: Any) -> Iterable[tuple[str, Iterable[PreferenceRecord], Optional[int]]]:
     """(label, records, cap) per configured input."""
-    import os
-
-    from genrm.record import from_dataset, read_jsonl
+    from genrm.evaluation.suites.common import read_built
     from genrm.sources import get_source
 
-    for path in data.records:
-        if os.path.isdir(path):
-            import datasets
-
-            ds = datasets.load_from_disk(path)
-            if isinstance(ds, datasets.DatasetDict):
-                ds = ds["eval"] if "eval" in ds else ds[next(iter(ds))]
-            yield path, from_dataset(ds), None
-        else:
-            yield path, read_jsonl(path), None
+    for path, recs in read_built(data.records):
+        yield path, recs, None
     for spec in data.sources:
         opts = dict(spec.options)
         loader = get_source(spec.name)
