@@ -128,6 +128,9 @@ class TrainRecipe:
     eval: EvalConfig = field(default_factory=EvalConfig)
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     gradient_checkpointing: bool = False
+    # transformers' optimizer name; adafactor keeps no Adam moments (about 8 bytes a parameter less)
+    optim: Literal["adamw_torch_fused", "adamw_torch", "adafactor", "adamw_bnb_8bit", "paged_adamw_8bit"] = (
+        "adamw_torch_fused")
     use_vllm: bool = False
     vllm_mode: Literal["colocate", "server"] = "colocate"
     vllm_server_base_url: Optional[str] = None

@@ -39,6 +39,7 @@ def _common(recipe: TrainRecipe, stage_dir: str, stage: str) -> dict[str, Any]:
         bf16=recipe.precision == "bf16",
         fp16=recipe.precision == "fp16",
         gradient_checkpointing=recipe.gradient_checkpointing,
+        optim=recipe.optim,
         disable_tqdm=False,
         save_only_model=False,
     )

@@ -42,7 +42,8 @@ def tiny_args(model: Path, data: Path, out: Path, *extra: str) -> list[str]:
     return [
         "recipe=" + str(REPO / "recipes" / "smoke_cpu.yaml"),
         f"model.ref={model}", f"data.path={data}", "data.build=null", f"output_dir={out}",
-        "sft.max_steps=2", "sft.per_device_train_batch_size=2", "sft.max_length=640",
+        "sft.max_steps=2", "sft.per_device_train_batch_size=2", "sft.gradient_accumulation_steps=1",
+        "sft.max_length=640", "grpo.gradient_accumulation_steps=1", "optim=adamw_torch_fused",
         "grpo.max_steps=2", "grpo.num_generations=2", "grpo.per_device_train_batch_size=2",
         "grpo.max_completion_length=12", "grpo.max_prompt_length=640",
         "reward.matcher.kind=lexical", "report_to=none", "eval_steps=1", "eval.max_records=2",

@@ -18,7 +18,8 @@ def test_smollm2_sft_then_grpo_hybrid(shared_data, tmp_path):
     out = tmp_path / "run"
     args = [
         f"recipe={REPO / 'recipes' / 'smoke_cpu.yaml'}", f"data.path={data}", "data.build=null",
-        f"output_dir={out}", "sft.max_steps=1", "sft.per_device_train_batch_size=2",
+        f"output_dir={out}", "sft.max_steps=1", "sft.per_device_train_batch_size=2", "sft.gradient_accumulation_steps=1",
+        "grpo.gradient_accumulation_steps=1",
         "grpo.max_steps=2", "grpo.num_generations=2", "grpo.per_device_train_batch_size=2",
         "grpo.max_completion_length=32", "eval_steps=2", "eval.max_records=2", "eval.max_new_tokens=32",
         "eval.compare_base=false", "save_steps=2", "report_to=wandb",

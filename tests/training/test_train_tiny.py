@@ -43,3 +43,21 @@ def test_lora_adapter_and_merge(tiny_model, tiny_data, tmp_path):
             assert (out / "adapter_config.json").exists()
         backend = HFBackend(model=str(out), dtype="float32", device="cpu")  # one reference either way
         assert backend.generate([[{"role": "user", "content": "hi"}]])[0] is not None
+
+
+def test_optimizer_and_accumulation_reach_both_stages(tiny_model, tiny_data, tmp_path):
+    import torch
+
+    out = tmp_path / "adafactor"
+    r = run_train(tiny_args(tiny_model, tiny_data, out, "optim=adafactor", "eval_steps=0", "save_steps=1",
+                            "sft.max_steps=1", "sft.per_device_train_batch_size=1", "sft.gradient_accumulation_steps=2",
+                            "grpo.max_steps=1", "grpo.per_device_train_batch_size=1",
+                            f"grpo.gradient_accumulation_steps={2}", "grpo.num_generations=2"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    for stage in ("sft", "grpo"):
+        ckpt = out / stage / "checkpoint-1"
+        args = torch.load(ckpt / "training_args.bin", weights_only=False)
+        assert args.optim == "adafactor" and args.gradient_accumulation_steps == 2
+        state = torch.load(ckpt / "optimizer.pt", weights_only=False)["state"]
+        assert state and all("exp_avg" not in s for s in state.values())  # Adafactor keeps no Adam moments
+        assert any("exp_avg_sq_row" in s for s in state.values())
