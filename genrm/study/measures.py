@@ -247,7 +247,11 @@ def grpo_summary(run_dir: str) -> dict[str, Any]:
             if "/checks/void_" in k:
                 name = k.split("/checks/")[1]
                 void[name] = void.get(name, 0.0) + float(v)
-    mean = (lambda k: sum(float(h[k]) for h in steps) / len(steps)) if steps else (lambda k: None)
+
+    def mean(k: str) -> Optional[float]:  # a step whose every reward was None logs None/NaN: left out
+        xs = [v for v in (_num(h.get(k)) for h in steps) if v is not None]
+        return sum(xs) / len(xs) if xs else None
+
     return {"steps_logged": len(steps), "reward_mean": mean("reward"),
             "frac_reward_zero_std": mean("frac_reward_zero_std"), "voided_reasons": void}
 

@@ -1,6 +1,7 @@
 """The study's parts without a model: recipe checks, held-out selection, measures, bootstrap, claims."""
 
 import itertools
+import json
 
 import numpy as np
 import pytest
@@ -187,3 +188,16 @@ def test_claim_verdicts():
     assert got["hybrid_raises_accuracy"].startswith("not reproduced")
     assert got["outcome_lowers_rc"].startswith("reversed")
     assert got["rationale_only_hacks"].startswith("not measured")
+
+
+def test_grpo_summary_leaves_out_steps_without_a_reward(tmp_path):
+    from genrm.study.measures import grpo_summary
+
+    ck = tmp_path / "grpo" / "checkpoint-2"
+    ck.mkdir(parents=True)
+    log = [{"step": 1, "reward": None, "frac_reward_zero_std": 1.0, "hybrid/checks/void_filler": 2},
+           {"step": 2, "reward": 0.5, "frac_reward_zero_std": 0.0, "hybrid/checks/void_filler": 1}]
+    (ck / "trainer_state.json").write_text(json.dumps({"log_history": log}))
+    got = grpo_summary(str(tmp_path))
+    assert got["steps_logged"] == 2 and got["reward_mean"] == 0.5 and got["frac_reward_zero_std"] == 0.5
+    assert got["voided_reasons"] == {"void_filler": 3.0}
