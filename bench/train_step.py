@@ -19,9 +19,11 @@ Writes bench/results/train_step.json; the last line is the key figure.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -182,6 +184,7 @@ def main() -> int:
     data = tdata.load_data(recipe)
     records = data.train[:64]
     work = tempfile.mkdtemp(prefix="genrm-bench-")
+    atexit.register(shutil.rmtree, work, True)  # its checkpoints take about 11 GB
     peak = mm_gflops()
     result: dict = {"peak_gflops": peak, "model": recipe.model.ref, "data": data.path, "seed": recipe.seed}
 
