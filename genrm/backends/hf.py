@@ -22,6 +22,8 @@ How a `generate` call runs:
 Models whose cache is not plain full attention (sliding-window, hybrid) keep
 transformers' own cache object: one prefill per group, no shared prefix.
 
+Log-likelihood scoring (`loglikelihood_batch`, the reward proxy's) lives in hf_scoring.py.
+
 Greedy outputs equal a one-prompt-at-a-time greedy loop in float32 (left padding with
 the right attention mask and explicit position ids; tested against `model.generate`).
 Sampling is seeded per row from (seed, prompt index, sample index), so a row's draws do
@@ -39,7 +41,8 @@ from typing import Any, Iterator, Sequence
 import torch
 from transformers.cache_utils import Cache, DynamicCache, DynamicLayer
 
-from genrm.backends.base import BackendError, Prompt, Sampling, cut_at_stop, encode_pairs, encode_prompt, fit_prompt, render_prompt
+from genrm.backends.base import BackendError, Prompt, Sampling, cut_at_stop, encode_prompt, fit_prompt, render_prompt
+from genrm.backends.hf_scoring import loglikelihood_batch
 from genrm.backends.kv_cache import SHARED_PREFIX_ATTENTION, BufferLayer, active, common_prefix
 
 log = logging.getLogger(__name__)
@@ -411,7 +414,7 @@ class HFBackend:
         noise = torch.stack([torch.empty_like(probs[0]).exponential_(generator=g) for g in generators])
         return (probs / noise).argmax(dim=-1)
 
-    # ---------------------------------------------------------------- scoring
+    # ---------------------------------------------------------------- scoring (hf_scoring.py)
 
     def loglikelihood(self, prompt: Prompt, continuation: str) -> float:
         return self.loglikelihood_batch([(prompt, continuation)])[0]
@@ -419,87 +422,4 @@ class HFBackend:
     def loglikelihood_batch(self, pairs: Sequence[tuple[Prompt, str]]) -> list[float]:
         """Sum of log p(continuation tokens | prompt) for each pair (float64 sums). Pairs that
         share a prompt (the options of one question) run that prompt once."""
-        items = encode_pairs(self.tokenizer, pairs, self.chat_template)
-        by_prompt: dict[tuple[int, ...], list[int]] = {}
-        for i, (p, _) in enumerate(items):
-            by_prompt.setdefault(tuple(p), []).append(i)
-        if self.bufferable and len(by_prompt) < len(items):
-            return self._loglikelihood_shared(items, by_prompt)
-        order = sorted(range(len(items)), key=lambda i: -(len(items[i][0]) + len(items[i][1])))
-        out = [0.0] * len(items)
-        with self._eval_mode():
-            for start in range(0, len(order), self.batch_size):
-                group = order[start : start + self.batch_size]
-                seqs = [items[i][0] + items[i][1] for i in group]
-                ids, mask, pos = self._left_pad(seqs)
-                keep = max(len(items[i][1]) for i in group) + 1
-                logits = self._forward(ids, mask, pos, None, keep=min(keep, ids.shape[1]))
-                logp = torch.log_softmax(logits.float(), dim=-1)
-                for row, i in enumerate(group):
-                    c = items[i][1]
-                    # logits at position t predict token t+1; the last len(c) targets are c.
-                    lp = logp[row, -len(c) - 1 : -1, :]
-                    target = torch.tensor(c, device=lp.device)[:, None]
-                    out[i] = float(lp.gather(-1, target).double().sum())
-        return out
-
-    def _prefix_groups(self, prompts: list[tuple[int, ...]]) -> Iterator[list[tuple[int, ...]]]:
-        """Runs of lexicographically sorted prompts that share the common prefix of a run's
-        first two (the options' context of one BBQ template, or just the chat header), at
-        most `batch_size` long: the longer the shared prefix, the less is prefilled twice."""
-        group: list[tuple[int, ...]] = []
-        shared = 0
-        for p in prompts:
-            if group:
-                n = len(common_prefix([list(group[0]), list(p)]))
-                if len(group) == 1:
-                    shared = n
-                if n < max(shared, self.min_shared_prefix) or len(group) >= self.batch_size:
-                    yield group
-                    group = []
-            group.append(p)
-        if group:
-            yield group
-
-    def _loglikelihood_shared(self, items: list[tuple[list[int], list[int]]],
-                              by_prompt: dict[tuple[int, ...], list[int]]) -> list[float]:
-        """Distinct prompts are prefilled once (batched; their common prefix, the chat
-        template's header say, once for the batch) into a cache; each prompt's continuations
-        then run on a copy of its rows, right-padded after it."""
-        out = [0.0] * len(items)
-        with self._eval_mode():
-            for group in self._prefix_groups(sorted(by_prompt)):
-                n = min(len(common_prefix([list(p) for p in group])), min(map(len, group)) - 1) if len(group) > 1 else 0
-                n = n if n >= self.min_shared_prefix else 0
-                cache = DynamicCache(config=self.model.config)
-                for li, (k, v) in enumerate(self._prefix_kv(list(group[0][:n])) if n else []):
-                    cache.update(k.expand(len(group), -1, -1, -1).contiguous(),
-                                 v.expand(len(group), -1, -1, -1).contiguous(), li)
-                ids, smask, pos = self._left_pad([list(p[n:]) for p in group])
-                mask = torch.cat([smask.new_ones(len(group), n), smask], dim=1)
-                first = torch.log_softmax(self._forward(ids, mask, pos + n, cache, keep=1)[:, -1, :].float(), dim=-1)
-                rows = [(g, i) for g, p in enumerate(group) for i in by_prompt[p]]
-                for a in range(0, len(rows), self.batch_size):
-                    chunk = rows[a : a + self.batch_size]
-                    rep = torch.tensor([g for g, _ in chunk], device=self.device)
-                    conts = [items[i][1] for _, i in chunk]
-                    width = max(len(c) for c in conts)
-                    cids = torch.full((len(chunk), width), self.pad_id, dtype=torch.long, device=self.device)
-                    cmask = torch.zeros((len(chunk), width), dtype=torch.long, device=self.device)
-                    for r, c in enumerate(conts):
-                        cids[r, : len(c)] = torch.tensor(c, dtype=torch.long)
-                        cmask[r, : len(c)] = 1
-                    rows_cache = DynamicCache(config=self.model.config)
-                    for li, layer in enumerate(cache.layers):
-                        rows_cache.update(layer.keys[rep], layer.values[rep], li)
-                    cpos = mask[rep].sum(-1, keepdim=True) + torch.arange(width, device=self.device)[None]
-                    logits = self._forward(cids, torch.cat([mask[rep], cmask], dim=1), cpos, rows_cache, keep=width)
-                    logp = torch.log_softmax(logits.float(), dim=-1)
-                    for r, (g, i) in enumerate(chunk):
-                        c = conts[r]
-                        total = first[g, c[0]].double()  # the prompt's last position predicts c[0]
-                        if len(c) > 1:
-                            target = torch.tensor(c[1:], device=logp.device)[:, None]
-                            total = total + logp[r, : len(c) - 1, :].gather(-1, target).double().sum()
-                        out[i] = float(total)
-        return out
+        return loglikelihood_batch(self, pairs)
