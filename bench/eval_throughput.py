@@ -16,7 +16,11 @@ float32, greedy:
   `model.generate` on one prompt, then parsed (the loop a user writes first).
 
 The three run interleaved, `--round` prompts (36 comparisons) at a time in alternating
-order, so that the load of other jobs on a shared machine falls on all three alike.
+order, so that the load of other jobs on a shared machine falls on all three alike. The
+backend's batch (72) holds one round's 72 judgments: with 64, every round would end in a
+decode group of 8 with its own loop of up to 128 decode steps, each reading every
+weight for 8 rows. A run over a whole suite has that ragged tail once, in its last chunk; the
+rounds would put it in every 72 judgments.
 
 Decisions (the winner of every judgment) must be identical between the evaluator and
 the naive loop. MFU = useful tokens/s x 2 x parameters / the fp32 `torch.mm`
@@ -195,7 +199,8 @@ def main() -> int:
                     help="which RM-Bench chat prompts: the shortest (default) or the first in the file")
     ap.add_argument("--max-new-tokens", type=int, default=128,
                     help="room for the reasons and the verdict (with 32 SmolLM2 writes no verdict)")
-    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--batch-size", type=int, default=72,
+                    help="backend decode group: 72 holds one round's judgments (4 prompts x 9 cells x 2 orders)")
     ap.add_argument("--round", type=int, default=4, help="prompts per interleaved round")
     ap.add_argument("--chunk-size", type=int, default=64, help="comparisons per backend call in the evaluator")
     ap.add_argument("--options", type=int, default=256, help="BBQ options for the proxy mode")

@@ -11,8 +11,11 @@ How a `generate` call runs:
    (bounded activation memory). Their common token prefix (a judge's instructions) is
    run once when it is at least `min_shared_prefix` tokens. On CPU its keys and values
    then stay shared by all rows (`kv_cache.shared_prefix_attention`); elsewhere they are
-   copied into every row. Chunks write their keys and values straight into one
-   preallocated buffer per layer (`kv_cache.BufferLayer`).
+   copied into every row. Beyond it, prompts that share a further stem of at least
+   `min_shared_prefix` tokens (a judge prompt's question and first response) copy its
+   keys and values from one prompt run in full and run only the rest
+   (`kv_cache.stem_plan` picks which run in full). Chunks write their keys and values
+   straight into one preallocated buffer per layer (`kv_cache.BufferLayer`).
 3. Decode: one token per step for every row. A decode step writes one column of the
    buffer instead of re-concatenating the cache. Rows that end (EOS, a stop string,
    `max_new_tokens`) are dropped from the batch (their buffer rows moved down in place)
@@ -43,12 +46,13 @@ from transformers.cache_utils import Cache, DynamicCache, DynamicLayer
 
 from genrm.backends.base import BackendError, Prompt, Sampling, cut_at_stop, encode_prompt, fit_prompt, render_prompt
 from genrm.backends.hf_scoring import loglikelihood_batch
-from genrm.backends.kv_cache import SHARED_PREFIX_ATTENTION, BufferLayer, active, common_prefix
+from genrm.backends.kv_cache import SHARED_PREFIX_ATTENTION, BufferLayer, active, stem_plan
 
 log = logging.getLogger(__name__)
 
 # prompt_tokens / generated_tokens: per output row; prefill_tokens: prompt tokens actually
-# run (a shared prefix once, n samples once); decode_tokens: forward rows of live samples.
+# run (a shared prefix once, n samples once, copied stems not at all); reused_prefix_tokens:
+# the shared prefix for every row but the first, plus copied stems; decode_tokens: rows of live samples.
 _STATS = ("prompt_tokens", "generated_tokens", "prefill_tokens", "padded_prefill_tokens",
           "reused_prefix_tokens", "decode_tokens", "decode_steps")
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -260,25 +264,30 @@ class HFBackend:
         self.stats["padded_prefill_tokens"] += len(prefix)
         return [(layer.keys, layer.values) for layer in cache.layers]
 
-    def _prefill_buffered(self, prompts: list[list[int]], max_new: int):
-        """Prefill distinct prompts (sorted longest first) straight into one KV buffer per layer.
+    def _prefill_buffered(self, prompts: list[list[int]], max_new: int, n_prefix: int, stems: list[int],
+                          donors: list[int]):
+        """Prefill distinct prompts straight into one KV buffer per layer (`kv_cache.stem_plan`
+        gives their order, common prefix, stems and donors).
 
-        The prompts' common token prefix (the judge's instructions, say) is run once. With
-        the shared-prefix attention its keys and values stay shared and row r of the buffer
-        holds [padding][chunk padding][suffix r]; otherwise the prefix is copied into every
-        row after its padding. Each chunk's forward pass writes its keys and values in place.
-        Returns the cache, the [rows, width] attention mask, the last-position logits and
-        the shared prefix (per layer; None when rows carry their own copy).
+        The common token prefix (the judge's instructions, say) is run once. With the
+        shared-prefix attention its keys and values stay shared; otherwise they are copied
+        into every row after its padding. The prompts run in full come first, row r holding
+        [padding][suffix r]; a prompt that copies its stem from one of them holds
+        [padding][stem][padding][rest]. Every row ends at the same column, and each chunk's
+        forward pass writes its keys and values in place. Returns the cache, the [rows,
+        width] attention mask, the last-position logits and the shared prefix (per layer;
+        None when rows carry their own copy).
         """
-        n_prefix = len(common_prefix(prompts)) if len(prompts) > 1 else 0
-        n_prefix = min(n_prefix, min(len(p) for p in prompts) - 1)  # every row keeps >= 1 token to run
-        if n_prefix < self.min_shared_prefix:
-            n_prefix = 0
         prefix_kv = self._prefix_kv(prompts[0][:n_prefix]) if n_prefix else None
         shared = [(k[0], v[0]) for k, v in prefix_kv] if prefix_kv and self.share_prefix_attention else None
         copied = 0 if shared or not n_prefix else n_prefix  # prefix columns in every row
         suffixes = [p[n_prefix:] for p in prompts]
-        width = len(suffixes[0])
+        n_full = sum(d < 0 for d in donors)  # full prompts first (longest first), then the copying ones
+        rests = [len(s) - m for s, m in zip(suffixes, stems)]
+        chunks = [(a, b, 0) for a, b in self._plan_chunks(rests[:n_full])]
+        chunks += [(n_full + a, n_full + b, max(stems[n_full + a : n_full + b]))
+                   for a, b in self._plan_chunks(rests[n_full:])]
+        width = max(stem + rests[a] for a, _, stem in chunks)  # a chunk's longest rest comes first
         k0 = self.model.config.get_text_config()
         n_kv = getattr(k0, "num_key_value_heads", None) or k0.num_attention_heads
         head_dim = getattr(k0, "head_dim", None) or k0.hidden_size // k0.num_attention_heads
@@ -288,22 +297,31 @@ class HFBackend:
                 for _ in range(k0.num_hidden_layers)]
         mask = torch.zeros((len(prompts), width + copied), dtype=torch.long, device=self.device)
         logits = []
-        for a, b in self._plan_chunks([len(s) for s in suffixes]):
-            ids, cmask, pos = self._left_pad(suffixes[a:b])
-            col = width - ids.shape[1]  # this chunk's rows start after the padding it does not need
+        for a, b, stem in chunks:
+            ids, cmask, pos = self._left_pad([s[m:] for s, m in zip(suffixes[a:b], stems[a:b])])
+            col = width - stem - ids.shape[1]  # this chunk's rows start after the padding it does not need
+            smask = cmask.new_zeros(b - a, stem)
+            for r in range(a, b):
+                smask[r - a, stem - stems[r] :] = 1
             layers = []
             for li, (kb, vb) in enumerate(bufs):
                 if copied:
                     kb[a:b, :, col : col + copied] = prefix_kv[li][0]
                     vb[a:b, :, col : col + copied] = prefix_kv[li][1]
-                layers.append(BufferLayer(kb[a:b, :, col:], vb[a:b, :, col:], copied))
-            full = torch.cat([cmask.new_ones(b - a, copied), cmask], dim=1)
-            logits.append(self._forward(ids, full, pos + n_prefix, Cache(layers=layers), keep=1, shared=shared)[:, -1, :])
+                for r in range(a, b):
+                    if stems[r]:  # the donor's suffix ends at the common last column
+                        src, dst = copied + width - len(suffixes[donors[r]]), col + copied + stem - stems[r]
+                        kb[r, :, dst : dst + stems[r]] = kb[donors[r], :, src : src + stems[r]]
+                        vb[r, :, dst : dst + stems[r]] = vb[donors[r], :, src : src + stems[r]]
+                layers.append(BufferLayer(kb[a:b, :, col:], vb[a:b, :, col:], copied + stem))
+            full = torch.cat([cmask.new_ones(b - a, copied), smask, cmask], dim=1)
+            offset = torch.tensor(stems[a:b], device=self.device)[:, None] + n_prefix
+            logits.append(self._forward(ids, full, pos + offset, Cache(layers=layers), keep=1, shared=shared)[:, -1, :])
             mask[a:b, col:] = full
             self.stats["prefill_tokens"] += int(cmask.sum())
             self.stats["padded_prefill_tokens"] += ids.numel()
         cache = Cache(layers=[BufferLayer(kb, vb, width + copied) for kb, vb in bufs])
-        self.stats["reused_prefix_tokens"] += n_prefix * (len(prompts) - 1)
+        self.stats["reused_prefix_tokens"] += n_prefix * (len(prompts) - 1) + sum(stems)
         return cache, mask, torch.cat(logits, dim=0), shared
 
     def _prefill_plain(self, prompts: list[list[int]]):
@@ -319,15 +337,23 @@ class HFBackend:
         uniq: dict[int, int] = {}
         for i, _ in rows:
             uniq.setdefault(i, len(uniq))
-        uprompts = sorted(uniq, key=lambda i: -len(ids[i]))
-        upos = {i: j for j, i in enumerate(uprompts)}
-        src = [upos[i] for i, _ in rows]
         buffered = self.bufferable
         shared = None
         if buffered:
-            cache, mask, logits, shared = self._prefill_buffered([ids[i] for i in uprompts], sampling.max_new_tokens)
+            distinct = list(uniq)
+            n_prefix, order, stems, donors = stem_plan([ids[i] for i in distinct], self.min_shared_prefix)
+            uprompts = [distinct[j] for j in order]
+            cache, mask, logits, shared = self._prefill_buffered([ids[i] for i in uprompts], sampling.max_new_tokens,
+                                                                 n_prefix, stems, donors)
         else:
+            uprompts = sorted(uniq, key=lambda i: -len(ids[i]))
             cache, mask, logits = self._prefill_plain([ids[i] for i in uprompts])
+        upos = {i: j for j, i in enumerate(uprompts)}
+        # Rows follow their prompt's cache row (n samples stay together), so the cache is not
+        # reordered; the texts go back in the caller's order at the end.
+        perm = sorted(range(len(rows)), key=lambda r: upos[rows[r][0]])
+        rows = [rows[r] for r in perm]
+        src = [upos[i] for i, _ in rows]
         if src != list(range(len(uprompts))):  # n samples per prompt share its prefill: copy rows out
             src_t = torch.tensor(src, device=self.device)
             cache.batch_select_indices(src_t)
@@ -392,10 +418,10 @@ class HFBackend:
             logits = self._forward(tokens[:, None], mask, pos[:, None], cache, keep=1, shared=shared)[:, -1, :]
             pos = pos + 1
 
-        texts = []
+        texts = [""] * n_rows
         for r in range(n_rows):
             text = self.tokenizer.decode(gens_tokens[r], skip_special_tokens=True)
-            texts.append(cut_at_stop(text, sampling.stop))
+            texts[perm[r]] = cut_at_stop(text, sampling.stop)
             self.stats["generated_tokens"] += len(gens_tokens[r])
             self.stats["prompt_tokens"] += lens[r]
         return texts

@@ -145,3 +145,62 @@ def common_prefix(seqs: list[list[int]]) -> list[int]:
         if n == 0:
             break
     return first[:n]
+
+
+def stem_plan(prompts: list[list[int]], min_shared: int) -> tuple[int, list[int], list[int], list[int]]:
+    """How a decode group's distinct prompts are prefilled: (n, order, stems, donors).
+
+    `n` is the common prefix of all prompts (run once), 0 when shorter than `min_shared`.
+    Beyond it, some prompts are prefilled in full and the others copy the keys and values
+    of the tokens they share with a full one (their stem, `min_shared` tokens or more) and
+    run only the rest: a judge prompt's question and first response are shared by the
+    pairs of one RM-Bench prompt that put the same response first. In lexicographic order
+    a prompt copies from the nearest full prompt before it (the one it shares most with);
+    which prompts run in full is chosen to run the fewest tokens (dynamic programming).
+    `order` lists the prompts to prefill: the full ones longest first, then the copying
+    ones by the tokens they still run, longest first. `stems[j]` (0 for a full prompt) and
+    `donors[j]` (the position in `order` of the prompt it copies from, -1 for none) follow
+    `order`.
+    """
+    n = len(common_prefix(prompts)) if len(prompts) > 1 else 0
+    n = min(n, min(len(p) for p in prompts) - 1)  # every prompt keeps >= 1 token to run
+    n = n if n >= min_shared else 0
+    suffix = [p[n:] for p in prompts]
+    lex = sorted(range(len(prompts)), key=lambda i: suffix[i])
+    size = [len(suffix[i]) for i in lex]
+    adj = [len(common_prefix([suffix[a], suffix[b]])) for a, b in zip(lex, lex[1:])]
+
+    def stem(shared: int, t: int) -> int:  # tokens lex[t] copies when it shares `shared` with its donor
+        m = min(shared, size[t] - 1)
+        return m if m >= min_shared else 0
+
+    # best[k]: fewest tokens run for lex[:k+1] with lex[k] in full (the first always is);
+    # the members between two full prompts copy from the earlier one.
+    best, prev = [size[0]] + [1 << 62] * (len(lex) - 1), [-1] * len(lex)
+    end, last = 1 << 62, 0
+    for j in range(len(lex)):
+        run, shared = best[j], 1 << 62
+        for k in range(j + 1, len(lex)):
+            if run + size[k] < best[k]:
+                best[k], prev[k] = run + size[k], j
+            shared = min(shared, adj[k - 1])  # sorted: the common prefix of lex[j] and lex[k]
+            run += size[k] - stem(shared, k)
+        if run < end:
+            end, last = run, j
+    heads, j = [], last
+    while j >= 0:
+        heads.append(j)
+        j = prev[j]
+    heads.reverse()
+    stem_of, head_of = {}, {}
+    for h, stop in zip(heads, heads[1:] + [len(lex)]):
+        shared = 1 << 62
+        for t in range(h + 1, stop):
+            shared = min(shared, adj[t - 1])
+            if stem(shared, t):
+                stem_of[lex[t]], head_of[lex[t]] = stem(shared, t), lex[h]
+    full = sorted((i for i in range(len(prompts)) if i not in stem_of), key=lambda i: -len(suffix[i]))
+    copying = sorted(stem_of, key=lambda i: -(len(suffix[i]) - stem_of[i]))
+    order = full + copying
+    at = {i: j for j, i in enumerate(order)}
+    return n, order, [stem_of.get(i, 0) for i in order], [at[head_of[i]] if i in head_of else -1 for i in order]

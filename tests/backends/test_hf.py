@@ -108,6 +108,45 @@ def test_shared_prompt_prefix_is_prefilled_once(tiny, tokenizer, share_attention
     assert b.stats["prefill_tokens"] == 2 * (sum(map(len, encoded)) - 3 * shared)
 
 
+def test_stem_plan_runs_fewest_tokens():
+    # After the common prefix [1, 2, 3]: [4, 5, 6, 7, ...] is shared by three prompts.
+    ps = [[1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 2, 3, 4, 5, 6, 7, 1, 1], [1, 2, 3, 9, 9], [1, 2, 3, 4, 5, 6, 7, 8, 2, 2],
+          [1, 2, 3, 4, 5, 0]]
+    n, order, stems, donors = kv_cache.stem_plan(ps, 2)
+    assert n == 3 and sorted(order) == list(range(5))
+    full = [order[j] for j, d in enumerate(donors) if d < 0]
+    assert donors[: len(full)] == [-1] * len(full) and all(0 <= d < len(full) for d in donors[len(full):])
+    for j, (m, d) in enumerate(zip(stems, donors)):
+        if d >= 0:  # the stem really is shared with the donor, and the row keeps a token to run
+            assert ps[order[j]][n : n + m] == ps[order[d]][n : n + m] and m < len(ps[order[j]]) - n
+    assert sum(stems) == 8  # [1,2,3,4,5,6,7,8,9] in full, two rows copy [4,5,6,7]: the best here
+    assert kv_cache.stem_plan([[1, 2, 3]], 2) == (0, [0], [0], [-1])
+    assert kv_cache.stem_plan([[5, 1, 7], [5, 1, 8]], 1) == (2, [0, 1], [0, 0], [-1, -1])  # nothing beyond the prefix
+    assert kv_cache.stem_plan([[5, 1], [5, 1, 2]], 1) == (1, [0, 1], [0, 1], [-1, 0])  # each row keeps a token
+
+
+@pytest.mark.parametrize("share_attention,prefill_tokens", [(True, 4096), (True, 64), (False, 4096)])
+def test_prompts_sharing_a_stem_copy_it_and_equal_one_at_a_time(tiny, tokenizer, share_attention, prefill_tokens):
+    """Judge-like prompts: one instruction, two questions, each first response paired with
+    several second ones; rows that share a question and first response copy its keys."""
+    system = {"role": "system", "content": "Judge the two responses. " * 8}
+    firsts = {"Q1": ["alpha " * 12, "beta " * 30], "Q2": ["gamma " * 20]}
+    seconds = ["one", "two two two", "three " * 9]
+    prompts = [[system, {"role": "user", "content": f"{q}\n[A] {a}\n[B] {b}"}]
+               for q, firsts_q in firsts.items() for a in firsts_q for b in seconds]
+    b = _backend(tiny, tokenizer, batch_size=len(prompts), prefill_tokens=prefill_tokens)
+    b.share_prefix_attention = share_attention
+    got = b.generate(prompts, Sampling(max_new_tokens=8))
+    assert got == _naive(b, prompts, 8)
+    encoded = [b.encode(p) for p in prompts]
+    assert b.stats["prefill_tokens"] + b.stats["reused_prefix_tokens"] == sum(map(len, encoded))
+    shared = len(os.path.commonprefix(encoded))
+    assert b.stats["reused_prefix_tokens"] > (len(prompts) - 1) * shared + 6 * 12  # 6 rows copied a stem
+    # n samples of each prompt, and a batch that splits the families, give the same texts
+    b.batch_size = 4
+    assert b.generate(prompts, Sampling(max_new_tokens=8, n=2)) == [t for t in got for _ in range(2)]
+
+
 def test_sliding_window_models_use_their_own_cache(tokenizer):
     model = tiny_causal_lm(tokenizer, arch="mistral", sliding_window=8, seed=1)
     b = HFBackend(model_obj=model, tokenizer=tokenizer, batch_size=3)
