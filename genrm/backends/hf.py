@@ -15,7 +15,7 @@ How a `generate` call runs:
    `min_shared_prefix` tokens (a judge prompt's question and first response) copy its
    keys and values from one prompt run in full and run only the rest
    (`kv_cache.stem_plan` picks which run in full). Chunks write their keys and values
-   straight into one preallocated buffer per layer (`kv_cache.BufferLayer`).
+   straight into one preallocated buffer per layer (`kv_cache.BufferLayer`; hf_prefill.py).
 3. Decode: one token per step for every row. A decode step writes one column of the
    buffer instead of re-concatenating the cache. Rows that end (EOS, a stop string,
    `max_new_tokens`) are dropped from the batch (their buffer rows moved down in place)
@@ -42,11 +42,12 @@ from contextlib import contextmanager
 from typing import Any, Iterator, Sequence
 
 import torch
-from transformers.cache_utils import Cache, DynamicCache, DynamicLayer
+from transformers.cache_utils import DynamicCache, DynamicLayer
 
 from genrm.backends.base import BackendError, Prompt, Sampling, cut_at_stop, encode_prompt, fit_prompt, render_prompt
+from genrm.backends.hf_prefill import prefill_buffered
 from genrm.backends.hf_scoring import loglikelihood_batch
-from genrm.backends.kv_cache import SHARED_PREFIX_ATTENTION, BufferLayer, active, stem_plan
+from genrm.backends.kv_cache import SHARED_PREFIX_ATTENTION, active, stem_plan
 
 log = logging.getLogger(__name__)
 
@@ -232,21 +233,6 @@ class HFBackend:
                     out[r] = text
         return out
 
-    def _plan_chunks(self, widths: list[int], max_padding: float = 0.04) -> list[tuple[int, int]]:
-        """Cut prompts sorted longest first into chunks of at most `prefill_tokens` padded
-        tokens, each with at most `max_padding` of its tokens being padding."""
-        chunks, start = [], 0
-        while start < len(widths):
-            w, stop, pad = widths[start], start + 1, 0
-            while stop < len(widths) and (stop - start + 1) * w <= self.prefill_tokens:
-                if pad + w - widths[stop] > max_padding * (stop - start + 1) * w:
-                    break
-                pad += w - widths[stop]
-                stop += 1
-            chunks.append((start, stop))
-            start = stop
-        return chunks
-
     def _bufferable(self) -> bool:
         """Whether this model's cache is plain full attention (one KV tensor pair per layer),
         which the preallocated buffer replaces. Sliding-window/hybrid caches are not."""
@@ -263,66 +249,6 @@ class HFBackend:
         self.stats["prefill_tokens"] += len(prefix)
         self.stats["padded_prefill_tokens"] += len(prefix)
         return [(layer.keys, layer.values) for layer in cache.layers]
-
-    def _prefill_buffered(self, prompts: list[list[int]], max_new: int, n_prefix: int, stems: list[int],
-                          donors: list[int]):
-        """Prefill distinct prompts straight into one KV buffer per layer (`kv_cache.stem_plan`
-        gives their order, common prefix, stems and donors).
-
-        The common token prefix (the judge's instructions, say) is run once. With the
-        shared-prefix attention its keys and values stay shared; otherwise they are copied
-        into every row after its padding. The prompts run in full come first, row r holding
-        [padding][suffix r]; a prompt that copies its stem from one of them holds
-        [padding][stem][padding][rest]. Every row ends at the same column, and each chunk's
-        forward pass writes its keys and values in place. Returns the cache, the [rows,
-        width] attention mask, the last-position logits and the shared prefix (per layer;
-        None when rows carry their own copy).
-        """
-        prefix_kv = self._prefix_kv(prompts[0][:n_prefix]) if n_prefix else None
-        shared = [(k[0], v[0]) for k, v in prefix_kv] if prefix_kv and self.share_prefix_attention else None
-        copied = 0 if shared or not n_prefix else n_prefix  # prefix columns in every row
-        suffixes = [p[n_prefix:] for p in prompts]
-        n_full = sum(d < 0 for d in donors)  # full prompts first (longest first), then the copying ones
-        rests = [len(s) - m for s, m in zip(suffixes, stems)]
-        chunks = [(a, b, 0) for a, b in self._plan_chunks(rests[:n_full])]
-        chunks += [(n_full + a, n_full + b, max(stems[n_full + a : n_full + b]))
-                   for a, b in self._plan_chunks(rests[n_full:])]
-        width = max(stem + rests[a] for a, _, stem in chunks)  # a chunk's longest rest comes first
-        k0 = self.model.config.get_text_config()
-        n_kv = getattr(k0, "num_key_value_heads", None) or k0.num_attention_heads
-        head_dim = getattr(k0, "head_dim", None) or k0.hidden_size // k0.num_attention_heads
-        dtype = next(self.model.parameters()).dtype
-        shape = (len(prompts), n_kv, width + copied + max_new, head_dim)
-        bufs = [(torch.zeros(shape, dtype=dtype, device=self.device), torch.zeros(shape, dtype=dtype, device=self.device))
-                for _ in range(k0.num_hidden_layers)]
-        mask = torch.zeros((len(prompts), width + copied), dtype=torch.long, device=self.device)
-        logits = []
-        for a, b, stem in chunks:
-            ids, cmask, pos = self._left_pad([s[m:] for s, m in zip(suffixes[a:b], stems[a:b])])
-            col = width - stem - ids.shape[1]  # this chunk's rows start after the padding it does not need
-            smask = cmask.new_zeros(b - a, stem)
-            for r in range(a, b):
-                smask[r - a, stem - stems[r] :] = 1
-            layers = []
-            for li, (kb, vb) in enumerate(bufs):
-                if copied:
-                    kb[a:b, :, col : col + copied] = prefix_kv[li][0]
-                    vb[a:b, :, col : col + copied] = prefix_kv[li][1]
-                for r in range(a, b):
-                    if stems[r]:  # the donor's suffix ends at the common last column
-                        src, dst = copied + width - len(suffixes[donors[r]]), col + copied + stem - stems[r]
-                        kb[r, :, dst : dst + stems[r]] = kb[donors[r], :, src : src + stems[r]]
-                        vb[r, :, dst : dst + stems[r]] = vb[donors[r], :, src : src + stems[r]]
-                layers.append(BufferLayer(kb[a:b, :, col:], vb[a:b, :, col:], copied + stem))
-            full = torch.cat([cmask.new_ones(b - a, copied), smask, cmask], dim=1)
-            offset = torch.tensor(stems[a:b], device=self.device)[:, None] + n_prefix
-            logits.append(self._forward(ids, full, pos + offset, Cache(layers=layers), keep=1, shared=shared)[:, -1, :])
-            mask[a:b, col:] = full
-            self.stats["prefill_tokens"] += int(cmask.sum())
-            self.stats["padded_prefill_tokens"] += ids.numel()
-        cache = Cache(layers=[BufferLayer(kb, vb, width + copied) for kb, vb in bufs])
-        self.stats["reused_prefix_tokens"] += n_prefix * (len(prompts) - 1) + sum(stems)
-        return cache, mask, torch.cat(logits, dim=0), shared
 
     def _prefill_plain(self, prompts: list[list[int]]):
         """One forward pass into transformers' own cache (sliding-window and hybrid models)."""
@@ -343,8 +269,8 @@ class HFBackend:
             distinct = list(uniq)
             n_prefix, order, stems, donors = stem_plan([ids[i] for i in distinct], self.min_shared_prefix)
             uprompts = [distinct[j] for j in order]
-            cache, mask, logits, shared = self._prefill_buffered([ids[i] for i in uprompts], sampling.max_new_tokens,
-                                                                 n_prefix, stems, donors)
+            cache, mask, logits, shared = prefill_buffered(self, [ids[i] for i in uprompts], sampling.max_new_tokens,
+                                                            n_prefix, stems, donors)
         else:
             uprompts = sorted(uniq, key=lambda i: -len(ids[i]))
             cache, mask, logits = self._prefill_plain([ids[i] for i in uprompts])
