@@ -2,7 +2,7 @@
 
     python bench/data_prep.py [--repeat 5] [--data $GENRM_SHARED_DATA/bbq]
 
-Ours = `genrm.sources.bbq.load` over the directory, every record fully built and
+Ours = `genrm.data.sources.bbq.load` over the directory, every record fully built and
 validated (content hash, templated units, directional tags). Baseline, measured
 in the same run = plain `json.loads` over the same lines. Throughput is source
 rows (input jsonl lines) per second; each row makes 2 records. The best of
@@ -23,7 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from genrm.sources import bbq  # noqa: E402
+from genrm.data.sources import bbq  # noqa: E402
 
 TARGET_ROWS_PER_S = 10_000
 
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ours_rps, base_rps = rows / t_ours, rows / t_base
     result = {
-        "benchmark": "bbq data prep (genrm.sources.bbq.load, records built and validated)",
+        "benchmark": "bbq data prep (genrm.data.sources.bbq.load, records built and validated)",
         "data": str(data),
         "files": [f.name for f in files],
         "source_rows": rows,

@@ -59,8 +59,8 @@ from genrm.evaluation.models import GenRM  # noqa: E402
 from genrm.evaluation.runner import ResultsFile, run_suite  # noqa: E402
 from genrm.evaluation.schema import JudgeConfig  # noqa: E402
 from genrm.evaluation.suites import rm_bench  # noqa: E402
-from genrm.judging import chosen_position_for, judge_messages  # noqa: E402
-from genrm.verdict import parse_verdict  # noqa: E402
+from genrm.evaluation.judging import chosen_position_for, judge_messages  # noqa: E402
+from genrm.judge.verdict import parse_verdict  # noqa: E402
 
 DATA = Path(os.environ.get("GENRM_SHARED_DATA", REPO.parent / "shared" / "data"))
 TARGET_RATIO, TARGET_OVERHEAD, TARGET_PROXY = 4.0, 0.10, 3.0
@@ -168,7 +168,7 @@ def genrm_mode(backend: HFBackend, args, params: int) -> dict:
 
 def bbq_pairs(n: int) -> list[tuple[list[dict], str]]:
     from genrm.evaluation.suites.social import group
-    from genrm.sources import bbq
+    from genrm.data.sources import bbq
 
     pairs = []
     for it in group(bbq.load(str(DATA / "bbq" / "Age.jsonl"))):

@@ -40,9 +40,9 @@ from tqdm import tqdm  # noqa: E402
 
 from genrm.backends.base import Sampling  # noqa: E402
 from genrm.backends.hf import HFBackend  # noqa: E402
-from genrm.prompts import render_judge_messages  # noqa: E402
-from genrm.sources.rm_bench import load as load_rm_bench  # noqa: E402
-from genrm.verdict import parse_verdict  # noqa: E402
+from genrm.judge.prompts import render_judge_messages  # noqa: E402
+from genrm.data.sources.rm_bench import load as load_rm_bench  # noqa: E402
+from genrm.judge.verdict import parse_verdict  # noqa: E402
 
 DATA = Path(os.environ.get("GENRM_SHARED_DATA", REPO.parent / "shared" / "data"))
 TARGET_RATIO, TARGET_MFU = 4.0, 0.50

@@ -12,8 +12,8 @@ It also measures fp32 `torch.mm` throughput and derives the compute ceiling of
 the cached matcher: records/s if every FLOP of the model-unit embeddings ran at
 mm speed (2 x non-embedding parameters per token).
 
-The reward does not call the matcher bare: `genrm.scoring.score_rationales` maps sides,
-caps the reasons and runs the integrity checks (genrm/defenses.py) around it. The "checks"
+The reward does not call the matcher bare: `genrm.reward.scoring.score_rationales` maps sides,
+caps the reasons and runs the integrity checks (genrm/reward/defenses.py) around it. The "checks"
 run scores the same records that way (the RM-Bench prompt as the context of the copy
 check) with the same cached matcher. It and the bare cached run go batch by batch in
 alternating order, `--repeats` passes, so a slow spell of the (shared) machine hits both
@@ -45,10 +45,10 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from genrm.defenses import context_ngrams  # noqa: E402
-from genrm.matching import EmbeddingMatcher  # noqa: E402
-from genrm.scoring import RationaleItem, score_rationales  # noqa: E402
-from genrm.stance import all_content, analyse  # noqa: E402
+from genrm.reward.defenses import context_ngrams  # noqa: E402
+from genrm.reward.matching import EmbeddingMatcher  # noqa: E402
+from genrm.reward.scoring import RationaleItem, score_rationales  # noqa: E402
+from genrm.reward.stance import all_content, analyse  # noqa: E402
 
 DATA = Path(os.environ.get("GENRM_SHARED_DATA", REPO.parent / "shared" / "data"))
 FILES = ("chat_filtered.json", "safety-refuse_filtered.json", "safety-response_filtered.json")

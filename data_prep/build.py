@@ -9,11 +9,11 @@ the traceback); the previous build in output_dir is kept whole.
 import logging
 import sys
 
-from genrm.build import BuildRecipe, build, stats_markdown
+from genrm.data.build import BuildRecipe, build, stats_markdown
 from genrm.config import cli_main, load_recipe
 from genrm.outputs import OutputDirError
-from genrm.record import RecordError
-from genrm.units import DecomposeError
+from genrm.data.record import RecordError
+from genrm.data.units import DecomposeError
 
 
 def run(argv: list[str]) -> int:

@@ -31,7 +31,7 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    from genrm.io import DataError
+    from genrm.data.rows import DataError
     from genrm.outputs import OutputDirError
 
     sys.exit(cli_main(main, errors=(DataError, OutputDirError, ValueError, OSError)))

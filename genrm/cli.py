@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-COMMANDS = {"serve": "genrm.serve", "train": "genrm.launch"}
+COMMANDS = {"serve": "genrm.rlhf.server", "train": "genrm.training.launch"}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -263,7 +263,7 @@ def _own_tqdm_lock() -> None:
 
 
 def _kill_loop(tmp_path: Path, kills_wanted: int, budget_s: float, exchange: bool) -> dict:
-    from genrm.build import build
+    from genrm.data.build import build
 
     data = {t: _write_pairs(tmp_path / f"{t}.jsonl", t, 24) for t in "AB"}
     out = tmp_path / "out"

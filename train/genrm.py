@@ -10,10 +10,10 @@ import sys
 # This file is named like the package: drop its folder from the path so `genrm` is the library.
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
 
-from genrm.build import DataError
+from genrm.data.build import DataError
 from genrm.config import cli_main
 from genrm.outputs import OutputDirError
-from genrm.record import RecordError
+from genrm.data.record import RecordError
 from genrm.training.run import train
 
 if __name__ == "__main__":

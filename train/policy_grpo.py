@@ -1,4 +1,4 @@
-"""Train a policy with TRL GRPO, a GenRM as the reward (see genrm/policy.py).
+"""Train a policy with TRL GRPO, a GenRM as the reward (see genrm/training/policy.py).
 
     python train/policy_grpo.py recipe=recipes/policy_grpo_smoke.yaml
     accelerate launch --config_file accelerate_configs/cpu.yaml --num_processes 2 \
@@ -14,8 +14,8 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirna
 
 from genrm.config import cli_main  # noqa: E402
 from genrm.outputs import OutputDirError  # noqa: E402
-from genrm.policy import train_policy  # noqa: E402
-from genrm.record import RecordError  # noqa: E402
+from genrm.training.policy import train_policy  # noqa: E402
+from genrm.data.record import RecordError  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(cli_main(train_policy, errors=(OutputDirError, RecordError)))

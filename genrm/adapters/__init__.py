@@ -1,2 +1,3 @@
-"""A GenRM as the reward of RLHF engines: TRL (`trl`), verl (`verl`), OpenRLHF (`openrlhf`).
-Each module imports its engine lazily, so this package works without them installed."""
+"""Old import paths of the RLHF adapters, kept because users' configs name them
+(`pkg://genrm.adapters.verl`, the file `genrm/adapters/openrlhf.py`,
+`genrm.adapters.trl.GenRMReward`). The adapters live in `genrm.rlhf`."""

@@ -1,6 +1,6 @@
 """The three model kinds behind one interface: `compare(comparisons, on_result)`.
 
-- `GenRM`: pairwise judging through `genrm.judging.judge_records` (the trainer's
+- `GenRM`: pairwise judging through `genrm.evaluation.judging.judge_records` (the trainer's
   path), every comparison in both orders by default.
 - `ScalarRM`: `AutoModelForSequenceClassification`; each (prompt, response) is
   scored once and every comparison reuses the scores.
@@ -98,7 +98,7 @@ class GenRM:
 
     def compare(self, comparisons: Sequence[Comparison], on_result: OnResult, desc: str = "judge") -> int:
         """Judge every comparison; returns the number of judge calls."""
-        from genrm.judging import judge_records
+        from genrm.evaluation.judging import judge_records
 
         def finished(item: dict) -> None:
             for j in item["judgments"]:

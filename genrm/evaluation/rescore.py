@@ -17,7 +17,7 @@ import numbers
 from typing import Any, Iterator, Optional
 
 from genrm.evaluation.suites import bias_metrics, judgebench, rm_bench
-from genrm.io import DataError, load_rows, require, require_text
+from genrm.data.rows import DataError, load_rows, require, require_text
 
 FORMATS = ("genrm", "judgebench", "rm_bench", "bbq_picks")
 
@@ -101,7 +101,7 @@ def _pick(v: Any, where: str) -> Optional[int]:
 
 def rescore_bbq_picks(path: str, bbq_dir: str) -> dict[str, Any]:
     """Per category {n, acc_ambig, acc_disambig, unknown_ambig, unknown_disambig, s_dis, s_amb}."""
-    from genrm.sources import bbq
+    from genrm.data.sources import bbq
 
     picks: dict[tuple[str, str], tuple[Optional[int], str]] = {}
     for where, row in _rows(path):

@@ -25,7 +25,7 @@ from typing import Any, Optional, Sequence
 from genrm.evaluation.fingerprint import data_fingerprint, model_fingerprint
 from genrm.evaluation.schema import EvalRecipe, ModelSpec
 from genrm.evaluation.suites.common import first_error
-from genrm.io import DataError
+from genrm.data.rows import DataError
 
 log = logging.getLogger(__name__)
 KIND = "eval"
@@ -183,7 +183,7 @@ def run(recipe: EvalRecipe) -> dict[str, Any]:
             if all(it.id in done for it in items):
                 continue
             if name == "rationale" and spec.kind == "genrm" and matcher is None:
-                from genrm.matching import make_matcher
+                from genrm.reward.matching import make_matcher
 
                 matcher = make_matcher(dict(recipe.matcher))
             if model is None:

@@ -12,7 +12,7 @@ from typing import Any, Literal, Optional, Sequence
 
 import yaml
 
-from genrm.build import SourceSpec
+from genrm.data.build import SourceSpec
 from genrm.config import RecipeError
 
 MODEL_KINDS = ("genrm", "scalar", "proxy")
@@ -102,7 +102,7 @@ class RationaleData:
     origins: list[str] = field(default_factory=lambda: ["human"])  # whose units count (e.g. also "template")
 
     def validate(self) -> None:
-        from genrm.record import RATIONALE_ORIGINS
+        from genrm.data.record import RATIONALE_ORIGINS
 
         bad = [o for o in self.origins if o not in RATIONALE_ORIGINS or o == "none"]
         if bad or not self.origins:

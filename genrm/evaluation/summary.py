@@ -12,13 +12,13 @@ import time
 from typing import Any, Iterable, Optional
 
 from genrm.evaluation.schema import SUITES
-from genrm.io import DataError
+from genrm.data.rows import DataError
 
 
 def always(rows: list[dict], meta: dict) -> dict[str, Any]:
     """Items, errors, judge calls, parse-failure and position-consistency rates (percent), seed,
     wall time and fingerprints of one model on one suite."""
-    from genrm.judging import summarize as judge_summary
+    from genrm.evaluation.judging import summarize as judge_summary
 
     ok = [r for r in rows if not r.get("error")]
     comps = [c for r in ok for c in r.get("comparisons", [])]

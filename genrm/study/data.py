@@ -1,6 +1,6 @@
 """The study's data: one build of the mixture, and the held-out comparisons every arm is measured on.
 
-    <out>/data/      the build (`genrm.build`): train.jsonl, eval.jsonl, stats card
+    <out>/data/      the build (`genrm.data.build`): train.jsonl, eval.jsonl, stats card
     <out>/splits/    what the runs read: train.jsonl (the build's train split),
                      heldout.jsonl (the held-out records judged for the main measures;
                      the trainer's eval steps judge its first `eval.max_records`),
@@ -21,7 +21,7 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from genrm.record import PreferenceRecord, prompt_key, read_jsonl, write_jsonl
+from genrm.data.record import PreferenceRecord, prompt_key, read_jsonl, write_jsonl
 from genrm.study.recipe import StudyRecipe
 
 SPLITS_KIND = "study-splits"
@@ -55,7 +55,7 @@ def present_sources(recipe: StudyRecipe) -> tuple[list, list[str]]:
 
 def build_data(recipe: StudyRecipe, out: str) -> tuple[str, list[str]]:
     """Build the mixture into `<out>/data` once (a finished build is reused)."""
-    from genrm.build import build
+    from genrm.data.build import build
 
     path = os.path.join(out, "data")
     sources, missing = present_sources(recipe)
@@ -114,7 +114,7 @@ def _judge_prompt_lengths(records: list[PreferenceRecord], recipe: StudyRecipe) 
     from transformers import AutoTokenizer
 
     from genrm.assets import resolve_model
-    from genrm.judging import judge_messages
+    from genrm.evaluation.judging import judge_messages
     from genrm.training import data as tdata
 
     style, template = recipe.judge_style()

@@ -2,7 +2,7 @@
 
 Judging and scoring are the evaluator's (`genrm.evaluation.runner.run_suite` with the
 `rationale` suite's comparisons on the held-out records and the `social` suite on the
-held-out BBQ questions; underneath, `genrm.judging.judge_records`). Each finished
+held-out BBQ questions; underneath, `genrm.evaluation.judging.judge_records`). Each finished
 comparison is appended to `<eval_dir>/heldout.jsonl` / `social.jsonl`, so a killed
 measurement resumes item by item.
 
@@ -176,7 +176,7 @@ def bbq_metrics(rows: Sequence[Optional[dict]]) -> dict[str, Any]:
 
 def unit_measures(recipe: StudyRecipe, eval_dir: str, splits: Any) -> dict[str, Any]:
     """Point measures of one arm and seed from its evaluation files."""
-    from genrm.judging import summarize
+    from genrm.evaluation.judging import summarize
 
     items = main_items(eval_dir, splits.heldout)
     table = item_table(items, [r.source for r in splits.heldout], recipe.eval.support_threshold)

@@ -21,7 +21,7 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional
 
-from genrm.build import SourceSpec
+from genrm.data.build import SourceSpec
 from genrm.config import RecipeError, from_dict
 
 ARMS = ("base", "sft", "outcome", "hybrid", "rationale")
@@ -34,7 +34,7 @@ CONTROLLED = ("name", "seed", "output_dir", "overwrite", "resume", "dry_run", "d
 
 @dataclass
 class StudyData:
-    """The training mixture, built once by `genrm.build`; its eval split is held out."""
+    """The training mixture, built once by `genrm.data.build`; its eval split is held out."""
 
     sources: list[SourceSpec] = field(default_factory=list)
     optional_sources: list[SourceSpec] = field(default_factory=list)  # used when their path exists

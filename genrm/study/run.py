@@ -185,7 +185,7 @@ def run_study(argv: list[str]) -> int:
 
     def matcher() -> Any:
         if "m" not in cache:
-            from genrm.matching import make_matcher
+            from genrm.reward.matching import make_matcher
 
             cache["m"] = make_matcher(dict(recipe.eval.matcher))
         return cache["m"]

@@ -89,7 +89,7 @@ def main() -> int:
     parser.add_argument("--item-latency", type=float, default=0.0)
     args, rest = parser.parse_known_args()
     from genrm.config import cli_main, load_recipe
-    from genrm.serve import ServeConfig, run
+    from genrm.rlhf.server import ServeConfig, run
 
     backend = None
     if args.scripted_latency is not None:

@@ -1,4 +1,4 @@
-"""Trainer callbacks: eval steps that judge the eval split through `genrm.judging`."""
+"""Trainer callbacks: eval steps that judge the eval split through `genrm.evaluation.judging`."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any, Sequence
 from transformers import TrainerCallback
 
 from genrm.backends.base import Sampling
-from genrm.judging import judge_records
-from genrm.record import PreferenceRecord
+from genrm.evaluation.judging import judge_records
+from genrm.data.record import PreferenceRecord
 
 
 def judge_live_model(model: Any, tokenizer: Any, records: Sequence[PreferenceRecord], *, style: str,
@@ -17,7 +17,7 @@ def judge_live_model(model: Any, tokenizer: Any, records: Sequence[PreferenceRec
     """Greedy judgments of `records` by the model being trained (each rank judges its
     share; the items are gathered), scored by `judge_records`. Returns its summary."""
     from genrm.backends.hf import HFBackend
-    from genrm.judging import summarize
+    from genrm.evaluation.judging import summarize
 
     rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator is not None else (0, 1)
     mine = list(records)[rank::world]

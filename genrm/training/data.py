@@ -2,7 +2,7 @@
 
 The GRPO prompt is the rendered judge prompt (the pair in the record's A/B placement),
 never the record's `prompt` column alone. Its rows also carry what the rewards read:
-`label`, `rationale_units` (side-neutral, see genrm.sides), `chosen_position`, `chosen`,
+`label`, `rationale_units` (side-neutral, see genrm.data.sides), `chosen_position`, `chosen`,
 `rejected` and `record_id`.
 
 The SFT target is the record's rationale units as a numbered list, most important
@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from genrm.config import RecipeError
-from genrm.judging import judge_messages
-from genrm.record import PreferenceRecord, read_jsonl
-from genrm.sides import render_units
+from genrm.evaluation.judging import judge_messages
+from genrm.data.record import PreferenceRecord, read_jsonl
+from genrm.data.sides import render_units
 from genrm.training.recipe import TrainRecipe
 
 
@@ -53,7 +53,7 @@ def load_data(recipe: TrainRecipe) -> TrainData:
     d = recipe.data
     path = d.path
     if d.build is not None:
-        from genrm.build import BuildRecipe, build
+        from genrm.data.build import BuildRecipe, build
         from genrm.config import load_recipe, to_dict
 
         built = load_recipe([f"recipe={d.build}"], BuildRecipe)

@@ -52,7 +52,7 @@ class RewardConfig:
     matcher: MatcherConfig = field(default_factory=MatcherConfig)
     match_wrong_verdicts: bool = True
     max_model_units: int = 10  # reasons matched per completion; the rest are ignored
-    defenses: Optional[dict[str, Any]] = None  # genrm.defenses thresholds, or {enabled: false}
+    defenses: Optional[dict[str, Any]] = None  # genrm.reward.defenses thresholds, or {enabled: false}
 
 
 @dataclass

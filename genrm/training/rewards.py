@@ -18,8 +18,8 @@ import os
 import time
 from typing import Any
 
-from genrm.matching import make_matcher
-from genrm.rewards import FormatReward, HybridReward, OutcomeReward, RationaleReward
+from genrm.reward.matching import make_matcher
+from genrm.reward.rewards import FormatReward, HybridReward, OutcomeReward, RationaleReward
 from genrm.training.recipe import TrainRecipe
 
 
@@ -63,7 +63,7 @@ def build_matcher(recipe: TrainRecipe) -> Any:
 
 
 def build_reward(recipe: TrainRecipe, style: str, matcher: Any = None) -> Any:
-    """The recipe's reward object (see genrm.rewards)."""
+    """The recipe's reward object (see genrm.reward.rewards)."""
     r = recipe.reward
     if r.kind == "outcome":
         return OutcomeReward(style=style, scale=r.outcome_scale, name="outcome")

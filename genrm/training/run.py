@@ -45,7 +45,7 @@ def compare_models(recipe: TrainRecipe, evals: list, refs: dict[str, str], match
     """Judge the eval split with each model (greedy) and return the summaries side by side."""
     from genrm.backends.base import Sampling
     from genrm.backends.hf import HFBackend
-    from genrm.judging import judge_records
+    from genrm.evaluation.judging import judge_records
 
     style, template = tdata.judge_style(recipe)
     records = evals[: recipe.eval.max_records]

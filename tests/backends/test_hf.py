@@ -16,10 +16,10 @@ from genrm.backends import make_backend
 from genrm.backends.base import BackendError, Sampling
 from genrm.backends import kv_cache
 from genrm.backends.hf import HFBackend
-from genrm.prompts import render_judge_messages
-from genrm.sources.rm_bench import load as load_rm_bench
+from genrm.judge.prompts import render_judge_messages
+from genrm.data.sources.rm_bench import load as load_rm_bench
 from genrm.testing import tiny_causal_lm
-from genrm.verdict import parse_verdict
+from genrm.judge.verdict import parse_verdict
 
 PROMPTS = [
     [{"role": "user", "content": "Which is larger, 7 or 12? Explain briefly."}],

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from genrm.backends.openai_http import OpenAIBackend
-from genrm.matching import LLMMatcher, MatchError, make_matcher
-from genrm.rewards import AsyncHybridReward, make_reward
+from genrm.reward.matching import LLMMatcher, MatchError, make_matcher
+from genrm.reward.rewards import AsyncHybridReward, make_reward
 from genrm.testing import FakeOpenAIServer
 from tests.backends.conftest import NO_KEY_ENV
 POISON = "POISON"  # a human unit containing this makes the MetaJudge server fail (HTTP 500)

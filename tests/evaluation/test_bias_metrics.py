@@ -6,7 +6,7 @@ import pytest
 
 from genrm.evaluation.rescore import rescore
 from genrm.evaluation.suites import bias_metrics
-from genrm.io import DataError
+from genrm.data.rows import DataError
 
 # Religion example_ids 0-7 of the real file (question_index 1 and 2; stereotyped group: Muslim).
 # Read by hand from the rows:            gold  unknown  biased option (neg: Muslim, nonneg: the other)

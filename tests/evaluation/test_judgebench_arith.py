@@ -6,7 +6,7 @@ import pytest
 
 from genrm.evaluation.rescore import rescore
 from genrm.evaluation.suites import judgebench
-from genrm.io import DataError
+from genrm.data.rows import DataError
 
 # (game 1 decision, game 2 decision as the judge gave it on the swapped pair)
 PATTERNS = [("A>B", "B>A"), ("A>B", "A>B"), ("B>A", "A>B"), ("A=B", "B>A"), (None, "A>B"),

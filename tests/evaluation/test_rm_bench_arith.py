@@ -6,7 +6,7 @@ import pytest
 
 from genrm.evaluation.rescore import rescore
 from genrm.evaluation.suites import rm_bench
-from genrm.io import DataError
+from genrm.data.rows import DataError
 
 KINDS = ("chat", "safety-refuse", "safety-response")
 

@@ -10,7 +10,7 @@ from genrm.evaluation.rescore import rescore
 from genrm.evaluation.runner import ResultsFile, run
 from genrm.evaluation.schema import EvalRecipe, expand_shortcuts
 from genrm.evaluation.suites import rm_bench
-from genrm.io import DataError
+from genrm.data.rows import DataError
 
 
 def recipe(argv):
@@ -175,8 +175,8 @@ def test_rationale_suite_on_built_records_filters_by_unit_origin(tmp_path, fixtu
     import dataclasses
 
     from genrm.evaluation.suites import rationale
-    from genrm.record import content_id, write_jsonl
-    from genrm.sources import get_source
+    from genrm.data.record import content_id, write_jsonl
+    from genrm.data.sources import get_source
 
     human = list(get_source("rationalerm")(str(fixtures_dir / "rationalerm" / "test.jsonl")))
     human = [r for r in human if r.rationale_units]

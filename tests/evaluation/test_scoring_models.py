@@ -4,7 +4,7 @@ import pytest
 
 from genrm.evaluation.models import Comparison, ProxyRM
 from genrm.evaluation.suites.social import group
-from genrm.sources import bbq
+from genrm.data.sources import bbq
 
 
 @pytest.fixture(scope="module")

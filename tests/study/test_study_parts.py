@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from genrm.config import RecipeError, load_recipe
-from genrm.judging import judge_records, summarize
-from genrm.matching import LexicalMatcher
-from genrm.record import PreferenceRecord, user_prompt
+from genrm.evaluation.judging import judge_records, summarize
+from genrm.reward.matching import LexicalMatcher
+from genrm.data.record import PreferenceRecord, user_prompt
 from genrm.study import measures as M
 from genrm.study.recipe import StudyRecipe
 from genrm.study.report import claims
@@ -96,7 +96,7 @@ def test_heldout_selection_is_balanced_seeded_and_length_capped():
 
 def test_bbq_selection_alternates_contexts(shared_data):
     from genrm.evaluation.suites import social
-    from genrm.sources import get_source
+    from genrm.data.sources import get_source
     from genrm.study.data import select_bbq
 
     pool = list(itertools.islice(get_source("bbq")(str(shared_data / "bbq")), 400))

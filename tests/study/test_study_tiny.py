@@ -7,7 +7,7 @@ import os
 import signal
 import time
 
-from genrm.record import prompt_key, read_jsonl
+from genrm.data.record import prompt_key, read_jsonl
 from genrm.study.measures import BBQ, MAIN
 from tests.study.conftest import events, run_study_process, tiny_study_args
 

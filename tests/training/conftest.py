@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from genrm.record import PreferenceRecord, user_prompt, write_jsonl
+from genrm.data.record import PreferenceRecord, user_prompt, write_jsonl
 
 REPO = Path(__file__).resolve().parents[2]
 TRAIN = REPO / "train" / "genrm.py"

@@ -1,6 +1,6 @@
 from genrm.config import load_recipe
-from genrm.record import PreferenceRecord, user_prompt
-from genrm.sides import CHOSEN, REJECTED
+from genrm.data.record import PreferenceRecord, user_prompt
+from genrm.data.sides import CHOSEN, REJECTED
 from genrm.training.data import grpo_rows, sft_rows, sft_target
 from genrm.training.recipe import TrainRecipe
 from tests.training.conftest import tiny_args

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from genrm.config import RecipeError, load_recipe
-from genrm.record import PreferenceRecord, user_prompt, write_jsonl
+from genrm.data.record import PreferenceRecord, user_prompt, write_jsonl
 from genrm.training.recipe import TrainRecipe
 from tests.training.conftest import REPO, run_train, tiny_args
 

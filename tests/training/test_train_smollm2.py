@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from genrm.build import build
+from genrm.data.build import build
 from tests.training.conftest import REPO, run_train
 
 

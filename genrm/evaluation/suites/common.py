@@ -6,7 +6,7 @@ import hashlib
 from typing import Iterable, Iterator, Optional, Sequence
 
 from genrm.evaluation.arith import won
-from genrm.record import PreferenceRecord
+from genrm.data.record import PreferenceRecord
 
 
 def placement(seed: int, comparison_id: str) -> str:
@@ -36,7 +36,7 @@ def read_built(paths: Iterable[str]) -> Iterator[tuple[str, Iterable[PreferenceR
     data_prep/build.py (its `eval` split when it has splits)."""
     import os
 
-    from genrm.record import from_dataset, read_jsonl
+    from genrm.data.record import from_dataset, read_jsonl
 
     for path in paths:
         if os.path.isdir(path):

@@ -18,10 +18,10 @@ from typing import Any, Iterable, Optional, Sequence
 
 from genrm.evaluation.arith import pct
 from genrm.evaluation.suites.common import is_won
-from genrm.io import DataError, load_rows, require_text
-from genrm.record import user_prompt
-from genrm.sources.judgebench import CATEGORIES, HUB_ID, category
-from genrm.verdict import flip_label
+from genrm.data.rows import DataError, load_rows, require_text
+from genrm.data.record import user_prompt
+from genrm.data.sources.judgebench import CATEGORIES, HUB_ID, category
+from genrm.judge.verdict import flip_label
 
 NAME = "judgebench"
 LABELS = ("A>B", "B>A")

@@ -14,9 +14,9 @@ from typing import Any, Optional, Sequence
 
 from genrm.evaluation.arith import mean, pct
 from genrm.evaluation.suites.common import is_won, placement
-from genrm.io import DataError
-from genrm.record import PreferenceRecord
-from genrm.rewards import human_units
+from genrm.data.rows import DataError
+from genrm.data.record import PreferenceRecord
+from genrm.reward.rewards import human_units
 
 NAME = "rationale"
 
@@ -25,7 +25,7 @@ def load_items(data: Any, limit: Optional[int]) -> list[PreferenceRecord]:
     """Records whose units come from one of `data.origins` (human by default; others are
     skipped), from the built `data.records` when given, else from the configured source."""
     from genrm.evaluation.suites.common import read_built
-    from genrm.sources import get_source
+    from genrm.data.sources import get_source
 
     if data.records:
         inputs = [recs for _, recs in read_built(data.records)]

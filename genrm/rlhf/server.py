@@ -1,0 +1,273 @@
+"""`genrm serve`: a GenRM as an HTTP reward server (FastAPI on uvicorn).
+
+    genrm serve judge.backend.model=outputs/genrm-run/final strategy.name=reference
+    genrm serve recipe=recipes/serve_openai.yaml port=8000   # a GenRM behind an OpenAI-compatible URL
+    python -m genrm.rlhf.server ...                                # the same
+
+Endpoints:
+
+* `POST /get_reward`: OpenRLHF's protocol (`genrm.rlhf.openrlhf`):
+  `{"query": [...], "prompts": [...], "labels": [...]}` -> `{"rewards", "scores", "extra_logs"}`.
+  Any unscored completion makes it a 503 (OpenRLHF's client retries), never a 0.
+* `POST /score`: whole groups, `{"groups": [{"prompt", "completions", "reference"?}]}` ->
+  `{"results": [{"scores": [float | null], "judge_calls", "failed_calls", "invalid_verdicts"}]}`.
+* `GET /health`, `GET /metrics` (Prometheus: requests by endpoint and status, latency
+  histograms, judge calls, failed calls, invalid verdicts, batch sizes).
+
+Binds 127.0.0.1 unless `host` says otherwise. With `api_key_env=NAME` every endpoint but
+/health needs `Authorization: Bearer <$NAME>` (401 otherwise). Bodies over
+`max_body_bytes` get 413, bodies that are not the protocol a 400/422 naming the field,
+requests that take longer than `request_timeout_s` a 504. Concurrent requests are
+batched into backend calls (`batching.*`, see `genrm.rlhf.service`). SIGTERM stops
+accepting connections and finishes the requests in flight (up to `graceful_timeout_s`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse, Response
+
+from genrm.rlhf.openrlhf import ProtocolError, parse_request, payload, sample
+from genrm.rlhf.pairwise import Group
+from genrm.rlhf.service import RewardConfig, RewardService, build_service
+
+log = logging.getLogger("genrm.rlhf.server")
+ENDPOINTS = ("/get_reward", "/score", "/health", "/metrics")
+
+
+@dataclass
+class ServeConfig(RewardConfig):
+    host: str = "127.0.0.1"
+    port: int = 8000  # 0: any free port (printed on the "listening on" line)
+    api_key_env: Optional[str] = None  # name of the environment variable holding the bearer token
+    max_body_bytes: int = 8 * 1024 * 1024
+    request_timeout_s: float = 170.0  # OpenRLHF's client gives up after 180 s
+    graceful_timeout_s: int = 120
+    log_level: str = "info"
+
+    def validate(self) -> None:
+        from genrm.config import RecipeError
+
+        if self.api_key_env and not os.environ.get(self.api_key_env):
+            raise RecipeError(f"api_key_env={self.api_key_env}: that environment variable is not set")
+        if self.max_body_bytes < 1 or self.request_timeout_s <= 0:
+            raise RecipeError("max_body_bytes and request_timeout_s must be > 0")
+        if self.strategy.name != "reference" and self.batching.group_size is None:
+            raise RecipeError(f"strategy.name={self.strategy.name} compares a group, and /get_reward brings one "
+                              "completion per request: set batching.group_size (OpenRLHF's --rollout.n_samples_per_prompt)")
+
+
+class Metrics:
+    """Prometheus metrics in their own registry (several apps can live in one process)."""
+
+    def __init__(self) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+        r = self.registry = CollectorRegistry()
+        self.requests = Counter("genrm_requests", "HTTP requests", ["endpoint", "status"], registry=r)
+        self.latency = Histogram("genrm_request_seconds", "Request latency", ["endpoint"], registry=r,
+                                 buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 180))
+        self.in_flight = Gauge("genrm_requests_in_flight", "Requests being served", registry=r)
+        self.judge_calls = Counter("genrm_judge_calls", "Judge generations requested", registry=r)
+        self.failed = Counter("genrm_judge_failures", "Judge calls whose backend request failed", registry=r)
+        self.invalid = Counter("genrm_invalid_verdicts", "Judge answers without a readable verdict", registry=r)
+        self.unscored = Counter("genrm_unscored_completions", "Completions left without a score", registry=r)
+        self.batch_calls = Histogram("genrm_batch_judge_calls", "Judge calls per backend batch", registry=r,
+                                     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512))
+        self.batch_seconds = Histogram("genrm_batch_seconds", "Backend time per batch", registry=r)
+
+    def on_batch(self, results: list, seconds: float) -> None:
+        calls = sum(res.calls for res in results)
+        self.judge_calls.inc(calls)
+        self.failed.inc(sum(res.failed for res in results))
+        self.invalid.inc(sum(res.invalid for res in results))
+        self.unscored.inc(sum(s is None for res in results for s in res.scores))
+        self.batch_calls.observe(calls)
+        self.batch_seconds.observe(seconds)
+
+
+class _Observe:
+    """ASGI middleware: count every HTTP request by endpoint and status, time it."""
+
+    def __init__(self, app: Any, metrics: Metrics):
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        endpoint = scope["path"] if scope["path"] in ENDPOINTS else "other"
+        status = {"code": 500}
+
+        async def send_status(message):
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        start = time.perf_counter()
+        self.metrics.in_flight.inc()
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            self.metrics.in_flight.dec()
+            self.metrics.latency.labels(endpoint).observe(time.perf_counter() - start)
+            self.metrics.requests.labels(endpoint, str(status["code"])).inc()
+
+
+async def _read_json(request: Request, limit: int) -> Any:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, f"body of {declared} bytes is over the limit of {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(413, f"body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    try:
+        return json.loads(b"".join(chunks))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise HTTPException(400, f"body is not valid JSON: {e}") from None
+
+
+def _groups(body: Any) -> list[Group]:
+    if not isinstance(body, dict) or not isinstance(body.get("groups"), list) or not body["groups"]:
+        raise ProtocolError("body must be {'groups': [{'prompt', 'completions', 'reference'?}, ...]}")
+    out = []
+    for k, g in enumerate(body["groups"]):
+        if not isinstance(g, dict) or not isinstance(g.get("prompt"), (str, list)):
+            raise ProtocolError(f"groups[{k}].prompt must be a string or a list of chat messages")
+        comps = g.get("completions")
+        if not isinstance(comps, list) or not comps or not all(isinstance(c, str) for c in comps):
+            raise ProtocolError(f"groups[{k}].completions must be a non-empty list of strings")
+        ref = g.get("reference")
+        if ref is not None and not isinstance(ref, str):
+            raise ProtocolError(f"groups[{k}].reference must be a string")
+        out.append(Group(g["prompt"], comps, ref))
+    return out
+
+
+def create_app(cfg: ServeConfig, backend: Any = None) -> Any:
+    """The ASGI app; the backend is built at startup unless given (tests, benchmarks)."""
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    metrics = Metrics()
+    state: dict[str, RewardService] = {}
+    token = os.environ.get(cfg.api_key_env) if cfg.api_key_env else None
+
+    @asynccontextmanager
+    async def lifespan(app):
+        state["service"] = build_service(cfg, backend, on_batch=metrics.on_batch)
+        log.info("serving %r with strategy %s", state["service"].judge.backend, cfg.strategy.name)
+        yield
+        await state["service"].aclose()
+
+    app = FastAPI(title="genrm reward server", lifespan=lifespan)
+
+    async def auth(request: Request) -> None:
+        if token is None:
+            return
+        given = request.headers.get("authorization", "")
+        if not (given.startswith("Bearer ") and hmac.compare_digest(given[7:].encode(), token.encode())):
+            raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
+
+    async def timed(coro):
+        try:
+            return await asyncio.wait_for(coro, cfg.request_timeout_s)
+        except asyncio.TimeoutError:
+            raise HTTPException(504, f"scoring took longer than request_timeout_s={cfg.request_timeout_s}") from None
+
+    @app.exception_handler(ProtocolError)
+    async def protocol_error(request: Request, exc: ProtocolError):
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(ValueError)
+    async def value_error(request: Request, exc: ValueError):  # e.g. a strategy needing a missing reference
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.get("/health")
+    async def health():
+        svc = state.get("service")
+        return {"status": "ok" if svc else "starting", "strategy": cfg.strategy.name,
+                "backend": repr(svc.judge.backend) if svc else None, "pending": svc.pending if svc else 0}
+
+    @app.get("/metrics", dependencies=[Depends(auth)])
+    async def prometheus():
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.post("/get_reward", dependencies=[Depends(auth)])
+    async def get_reward(request: Request):
+        queries, prompts, labels = parse_request(await _read_json(request, cfg.max_body_bytes))
+        svc = state["service"]
+        samples = [sample(q, p, lab) for q, p, lab in zip(queries, prompts, labels)]
+        scored = await timed(asyncio.gather(*(svc.score_one(*s, key=p) for s, p in zip(samples, prompts))))
+        scores = [s for s, _ in scored]
+        missing = sum(s is None for s in scores)
+        if missing:
+            raise HTTPException(503, f"{missing} of {len(scores)} completion(s) got no verdict from the GenRM "
+                                     "(failed judge calls or unreadable verdicts); see /metrics")
+        return payload(scores, [r for _, r in scored])
+
+    @app.post("/score", dependencies=[Depends(auth)])
+    async def score(request: Request):
+        groups = _groups(await _read_json(request, cfg.max_body_bytes))
+        results = await timed(state["service"].score_groups(groups))
+        return {"results": [{"scores": r.scores, "judge_calls": r.calls, "failed_calls": r.failed,
+                             "invalid_verdicts": r.invalid, "ties": r.ties} for r in results]}
+
+    return _Observe(app, metrics)
+
+
+def run(cfg: ServeConfig, backend: Any = None) -> None:
+    """Serve until SIGTERM/SIGINT; prints `genrm serve: listening on http://host:port` once bound."""
+    import uvicorn
+
+    logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    sock = socket.socket(socket.AF_INET6 if ":" in cfg.host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((cfg.host, cfg.port))
+    config = uvicorn.Config(create_app(cfg, backend), log_level=cfg.log_level, access_log=False,
+                            timeout_graceful_shutdown=cfg.graceful_timeout_s, lifespan="on")
+    server = uvicorn.Server(config)
+    # uvicorn re-raises the signal that stopped it once it has shut down gracefully; with a
+    # no-op handler in place that ends the process normally (exit 0) instead of by the signal.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
+
+    async def main():
+        task = asyncio.create_task(server.serve(sockets=[sock]))
+        while not server.started and not task.done():
+            await asyncio.sleep(0.05)
+        if server.started:
+            host, port = sock.getsockname()[:2]
+            print(f"genrm serve: listening on http://{host}:{port}", flush=True)
+        await task
+
+    asyncio.run(main())
+    print("genrm serve: stopped", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from genrm.config import cli_main, load_recipe
+
+    def serve(args: list[str]) -> int:
+        run(load_recipe(args, ServeConfig))
+        return 0
+
+    return cli_main(serve, argv, errors=(ValueError,))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""Train a policy with TRL GRPO, the GenRM as its reward (`train/policy_grpo.py`).
+
+The prompts come from built preference records (`data.build` builds them first when
+missing, as the GenRM trainer does; or `data.path`: a built dataset directory or a
+records `.jsonl`); each record's chosen response is the reference answer the
+`reference` strategy compares against. The reward is `genrm.rlhf.trl.GenRMReward`
+over `reward.judge` (a trained GenRM: the trainer's output dir; the embedded SmolLM2;
+or an OpenAI-compatible URL such as `vllm serve`). `grpo` holds TRL `GRPOConfig`
+arguments as they are. Writes `final/` (the policy), `recipe.yaml` and
+`rewards/rank<r>.jsonl` (one line per reward call) into `output_dir`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from genrm.config import RecipeError, dump_recipe, load_recipe
+from genrm.rlhf.pairwise import JudgeConfig, StrategyConfig
+
+
+@dataclass
+class PolicyData:
+    build: Optional[str] = None  # a data recipe (recipes/data/*.yaml), built when its output is missing
+    path: Optional[str] = None  # a built dataset directory (<split>.jsonl inside) or a records .jsonl
+    split: str = "train"
+    max_prompts: Optional[int] = None
+
+    def validate(self) -> None:
+        if (self.build is None) == (self.path is None):
+            raise RecipeError("data: set exactly one of data.build and data.path")
+
+
+@dataclass
+class PolicyReward:
+    judge: JudgeConfig = field(default_factory=JudgeConfig)
+    strategy: StrategyConfig = field(default_factory=StrategyConfig)
+    group_size: Optional[int] = None  # completions per prompt in a group (default: runs of equal prompts)
+
+
+@dataclass
+class PolicyGRPORecipe:
+    name: str = "policy_grpo"
+    seed: int = 0
+    policy: str = "embedded:smollm2-135m"  # the model trained (HF dir, hub id or embedded:<name>)
+    output_dir: str = "outputs/policy/${name}"
+    overwrite: bool = False
+    data: PolicyData = field(default_factory=PolicyData)
+    reward: PolicyReward = field(default_factory=PolicyReward)
+    grpo: dict[str, Any] = field(default_factory=dict)  # trl.GRPOConfig arguments
+    report_to: str = "none"
+
+
+def _records_file(data: PolicyData) -> str:
+    path = data.path
+    if data.build is not None:
+        from genrm.data.build import BuildRecipe, build
+        from genrm.config import to_dict
+
+        built = load_recipe([f"recipe={data.build}"], BuildRecipe)
+        path = built.output_dir
+        if not os.path.isfile(os.path.join(path, f"{data.split}.jsonl")):
+            build(to_dict(built))
+    assert path is not None
+    f = path if path.endswith(".jsonl") else os.path.join(path, f"{data.split}.jsonl")
+    if not os.path.isfile(f):
+        raise RecipeError(f"data.path: {f} does not exist (build it with `python data_prep/build.py recipe=...`)")
+    return f
+
+
+def prompt_rows(data: PolicyData) -> list[dict]:
+    """GRPO rows: the record's prompt (chat messages) and its chosen response as `reference`."""
+    from genrm.data.record import read_jsonl
+
+    rows = []
+    for r in read_jsonl(_records_file(data)):
+        rows.append({"prompt": r.prompt, "reference": r.chosen})
+        if data.max_prompts is not None and len(rows) >= data.max_prompts:
+            break
+    if not rows:
+        raise RecipeError(f"data: no records in {_records_file(data)}")
+    return rows
+
+
+def grpo_config(recipe: PolicyGRPORecipe, output_dir: str) -> Any:
+    from trl import GRPOConfig
+
+    kw = {"output_dir": output_dir, "seed": recipe.seed, "report_to": recipe.report_to, "logging_steps": 1,
+          "save_strategy": "no", **recipe.grpo}
+    try:
+        return GRPOConfig(**kw)
+    except TypeError as e:
+        raise RecipeError(f"grpo: {e}".replace("__init__() ", "")) from None
+    except ValueError as e:  # TRL's own checks (batch divisible by num_generations, ...)
+        raise RecipeError(f"grpo: {str(e).splitlines()[0]}") from None
+
+
+def train_policy(argv: list[str]) -> int:
+    from accelerate import PartialState
+    from datasets import Dataset
+    from trl import GRPOTrainer
+
+    from genrm.rlhf.trl import GenRMReward
+    from genrm.assets import resolve_model
+    from genrm.outputs import claim_output_dir
+
+    recipe = load_recipe(argv, PolicyGRPORecipe)
+    state = PartialState()
+    out = recipe.output_dir
+    args = grpo_config(recipe, out)
+    rows = prompt_rows(recipe.data)
+    if state.is_main_process:
+        claim_output_dir(out, "policy_grpo", overwrite=recipe.overwrite)
+        dump_recipe(recipe, os.path.join(out, "recipe.yaml"))
+    state.wait_for_everyone()
+    reward = GenRMReward(recipe.reward.judge, recipe.reward.strategy, group_size=recipe.reward.group_size,
+                         log_dir=os.path.join(out, "rewards"))
+    trainer = GRPOTrainer(model=resolve_model(recipe.policy), reward_funcs=[reward], args=args,
+                          train_dataset=Dataset.from_list(rows))
+    trainer.train()
+    trainer.save_model(os.path.join(out, "final"))
+    if state.is_main_process:
+        print(f"policy: {out}/final; reward log: {out}/rewards/; judge calls: {reward.totals['judge_calls']}")
+    return 0

@@ -1,0 +1,87 @@
+import pytest
+
+from genrm.evaluation.judging import chosen_position_for, judge_records, summarize, vote
+from genrm.reward.matching import LexicalMatcher
+from genrm.data.record import PreferenceRecord, user_prompt
+
+
+def _rec(i, pos="A", units=None):
+    return PreferenceRecord(
+        source="generic", domain="general", prompt=user_prompt(f"Question {i}?"),
+        chosen=f"good answer {i}", rejected=f"bad answer {i}", label_kind="gold",
+        rationale_units=units or [], rationale_origin="human" if units else "none", chosen_position=pos,
+    )
+
+
+class Scripted:
+    """Answers each prompt with a function of its user message (a deterministic judge)."""
+
+    name = "scripted"
+
+    def __init__(self, answer):
+        self.answer, self.calls = answer, 0
+
+    def generate(self, prompts, sampling):
+        self.calls += len(prompts)
+        return [self.answer(p[-1]["content"]) for p in prompts]
+
+
+def _picks_good(text):
+    a = text.split("[Response A]")[1].split("[End of Response A]")[0]
+    return "1. the good one states the date\n\\boxed{A>B}" if "good" in a else "1. the good one states the date\n\\boxed{B>A}"
+
+
+def test_votes_orders_and_summary():
+    recs = [_rec(0, "A", ["The good one states the date."]), _rec(1, "B")]
+    backend = Scripted(_picks_good)
+    seen = []
+    rep = judge_records(recs, backend, orders=("AB", "BA"), matcher=LexicalMatcher(), on_item=seen.append, progress=False)
+    assert backend.calls == 4 and rep.judge_calls == 4 and [it["id"] for it in seen] == [r.id for r in recs]
+    assert all(it["correct"] and it["position_consistent"] and it["votes"] == [1, 1] for it in rep.items)
+    s = rep.summary()
+    assert s["accuracy"] == 1.0 and s["parse_failure_rate"] == 0.0 and s["position_consistency"] == 1.0
+    assert s["rationale_items"] == 1 and s["rationale_consistency"] == pytest.approx(1.0)
+
+
+def test_position_bias_and_invalid_and_failures():
+    always_a = Scripted(lambda t: "1. x\n\\boxed{A>B}")
+    rep = judge_records([_rec(0)], always_a, orders=("AB", "BA"), progress=False)
+    it = rep.items[0]
+    assert it["votes"] == [1, -1] and it["correct"] is False and it["position_consistent"] is False
+    garbage = Scripted(lambda t: "no verdict here")
+    s = judge_records([_rec(0, "B")], garbage, progress=False).summary()
+    assert s["accuracy"] == 0.0 and s["parse_failure_rate"] == 1.0
+    # a failed backend call is an error, never a wrong answer
+    down = Scripted(lambda t: None)
+    s = judge_records([_rec(0), _rec(1)], down, orders=("AB", "BA"), progress=False).summary()
+    assert s["errors"] == 2 and s["accuracy"] is None and s["parse_failure_rate"] is None
+
+
+def test_as_placed_follows_the_record():
+    r = _rec(0, "B")
+    assert chosen_position_for(r, "as_placed") == "B" and chosen_position_for(r, "AB") == "A"
+    rep = judge_records([r], Scripted(_picks_good), progress=False)
+    assert rep.items[0]["judgments"][0]["chosen_position"] == "B" and rep.items[0]["correct"]
+    assert vote("tie", "A") == 0 and vote("invalid", "B") == 0
+    with pytest.raises(ValueError, match="unknown judging orders"):
+        judge_records([r], Scripted(_picks_good), orders=("XY",))
+    assert summarize(rep.items)["items"] == 1
+
+
+def test_rationale_consistency_is_side_aware():
+    """Units are side-neutral; each order's reasons are read against that order's placement."""
+    rec = _rec(0, "A", ["{chosen} states the exact date of the event."])
+
+    def honest(text):  # names the good answer's letter, whichever side it is on
+        letter = "A" if "good" in text.split("[Response A]")[1].split("[End of Response A]")[0] else "B"
+        return f"1. Response {letter} states the exact date of the event.\n\\boxed{{{letter}>{'B' if letter == 'A' else 'A'}}}"
+
+    def swapped(text):  # credits the point to the other response
+        letter = "B" if "good" in text.split("[Response A]")[1].split("[End of Response A]")[0] else "A"
+        other = "B" if letter == "A" else "A"
+        return f"1. Response {letter} states the exact date of the event.\n\\boxed{{{other}>{letter}}}"
+
+    good = judge_records([rec], Scripted(honest), orders=("AB", "BA"), matcher=LexicalMatcher(), progress=False)
+    assert [j["rationale_consistency"] for j in good.items[0]["judgments"]] == [1.0, 1.0]
+    bad = judge_records([rec], Scripted(swapped), orders=("AB", "BA"), matcher=LexicalMatcher(), progress=False)
+    assert bad.items[0]["correct"] and bad.items[0]["rationale_consistency"] == 0.0
