@@ -57,7 +57,7 @@ from genrm.backends.base import Sampling  # noqa: E402
 from genrm.backends.hf import HFBackend  # noqa: E402
 from genrm.evaluation.models import GenRM  # noqa: E402
 from genrm.evaluation.runner import ResultsFile, run_suite  # noqa: E402
-from genrm.evaluation.schema import JudgeConfig  # noqa: E402
+from genrm.judge.config import JudgeConfig  # noqa: E402
 from genrm.evaluation.suites import rm_bench  # noqa: E402
 from genrm.evaluation.judging import chosen_position_for, judge_messages  # noqa: E402
 from genrm.judge.verdict import parse_verdict  # noqa: E402

@@ -9,7 +9,8 @@ the traceback); the previous build in output_dir is kept whole.
 import logging
 import sys
 
-from genrm.data.build import BuildRecipe, build, stats_markdown
+from genrm.data.build import build, stats_markdown
+from genrm.data.recipe import BuildRecipe
 from genrm.config import cli_main, load_recipe
 from genrm.outputs import OutputDirError
 from genrm.data.record import RecordError

@@ -65,6 +65,17 @@ def marker_kind(path: str) -> str | None:
         return None
 
 
+def write_json(path: str, obj: Any) -> None:
+    """Write `obj` as JSON so that a kill leaves the old file or the new one, never half."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=1, ensure_ascii=False, default=str)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
 def write_marker(path: str, kind: str, extra: dict | None = None) -> None:
     info = {"kind": kind, "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "pid": os.getpid(), **(extra or {})}
     with open(os.path.join(path, MARKER), "w", encoding="utf-8") as f:

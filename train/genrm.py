@@ -10,7 +10,7 @@ import sys
 # This file is named like the package: drop its folder from the path so `genrm` is the library.
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
 
-from genrm.data.build import DataError
+from genrm.data.errors import DataError
 from genrm.config import cli_main
 from genrm.outputs import OutputDirError
 from genrm.data.record import RecordError

@@ -13,7 +13,7 @@ import sys
 # train/genrm.py is named like the package: drop this folder from the path so `genrm` is the library.
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
 
-from genrm.data.build import DataError
+from genrm.data.errors import DataError
 from genrm.config import cli_main
 from genrm.outputs import OutputDirError
 from genrm.data.record import RecordError

@@ -18,15 +18,15 @@ def make_backend(cfg: dict[str, Any]) -> Backend:
     cfg = dict(cfg)
     kind = cfg.pop("kind", "hf")
     if kind == "hf":
-        from genrm.backends.hf import HFBackend
+        from genrm.backends.hf import HFBackend  # lazy: torch and transformers load only for the kind asked
 
         return HFBackend(**cfg)
     if kind == "openai":
-        from genrm.backends.openai_http import OpenAIBackend
+        from genrm.backends.openai_http import OpenAIBackend  # lazy: as above
 
         return OpenAIBackend(**cfg)
     if kind == "vllm":
-        from genrm.backends.vllm import VLLMBackend
+        from genrm.backends.vllm import VLLMBackend  # lazy: as above (vLLM itself loads in its constructor)
 
         return VLLMBackend(**cfg)
     raise ValueError(f"unknown backend kind {kind!r}; known: hf, openai, vllm")

@@ -6,15 +6,13 @@ their common prefix once, and stems shared beyond it copied instead of run again
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from transformers.cache_utils import Cache
 
+from genrm.backends.hf_model import HFModel
 from genrm.backends.kv_cache import BufferLayer
-
-if TYPE_CHECKING:
-    from genrm.backends.hf import HFBackend
 
 
 def plan_chunks(widths: list[int], prefill_tokens: int, max_padding: float = 0.04) -> list[tuple[int, int]]:
@@ -33,7 +31,7 @@ def plan_chunks(widths: list[int], prefill_tokens: int, max_padding: float = 0.0
     return chunks
 
 
-def prefill_buffered(backend: "HFBackend", prompts: list[list[int]], max_new: int, n_prefix: int, stems: list[int],
+def prefill_buffered(backend: HFModel, prompts: list[list[int]], max_new: int, n_prefix: int, stems: list[int],
                      donors: list[int]) -> tuple[Cache, torch.Tensor, torch.Tensor, Any]:
     """Prefill distinct prompts straight into one KV buffer per layer (`kv_cache.stem_plan`
     gives their order, common prefix, stems and donors).
@@ -47,7 +45,7 @@ def prefill_buffered(backend: "HFBackend", prompts: list[list[int]], max_new: in
     width] attention mask, the last-position logits and the shared prefix (per layer;
     None when rows carry their own copy).
     """
-    prefix_kv = backend._prefix_kv(prompts[0][:n_prefix]) if n_prefix else None
+    prefix_kv = backend.prefix_kv(prompts[0][:n_prefix]) if n_prefix else None
     shared = [(k[0], v[0]) for k, v in prefix_kv] if prefix_kv and backend.share_prefix_attention else None
     copied = 0 if shared or not n_prefix else n_prefix  # prefix columns in every row
     suffixes = [p[n_prefix:] for p in prompts]
@@ -67,7 +65,7 @@ def prefill_buffered(backend: "HFBackend", prompts: list[list[int]], max_new: in
     mask = torch.zeros((len(prompts), width + copied), dtype=torch.long, device=backend.device)
     logits = []
     for a, b, stem in chunks:
-        ids, cmask, pos = backend._left_pad([s[m:] for s, m in zip(suffixes[a:b], stems[a:b])])
+        ids, cmask, pos = backend.left_pad([s[m:] for s, m in zip(suffixes[a:b], stems[a:b])])
         col = width - stem - ids.shape[1]  # this chunk's rows start after the padding it does not need
         smask = cmask.new_zeros(b - a, stem)
         for r in range(a, b):
@@ -85,7 +83,7 @@ def prefill_buffered(backend: "HFBackend", prompts: list[list[int]], max_new: in
             layers.append(BufferLayer(kb[a:b, :, col:], vb[a:b, :, col:], copied + stem))
         full = torch.cat([cmask.new_ones(b - a, copied), smask, cmask], dim=1)
         offset = torch.tensor(stems[a:b], device=backend.device)[:, None] + n_prefix
-        logits.append(backend._forward(ids, full, pos + offset, Cache(layers=layers), keep=1, shared=shared)[:, -1, :])
+        logits.append(backend.forward(ids, full, pos + offset, Cache(layers=layers), keep=1, shared=shared)[:, -1, :])
         mask[a:b, col:] = full
         backend.stats["prefill_tokens"] += int(cmask.sum())
         backend.stats["padded_prefill_tokens"] += ids.numel()

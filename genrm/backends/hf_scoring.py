@@ -10,19 +10,17 @@ its prompt's cache rows.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import torch
 from transformers.cache_utils import DynamicCache
 
 from genrm.backends.base import Prompt, encode_pairs
+from genrm.backends.hf_model import HFModel
 from genrm.backends.kv_cache import common_prefix
 
-if TYPE_CHECKING:
-    from genrm.backends.hf import HFBackend
 
-
-def loglikelihood_batch(backend: "HFBackend", pairs: Sequence[tuple[Prompt, str]]) -> list[float]:
+def loglikelihood_batch(backend: HFModel, pairs: Sequence[tuple[Prompt, str]]) -> list[float]:
     """Sum of log p(continuation tokens | prompt) for each pair (float64 sums)."""
     b = backend
     items = encode_pairs(b.tokenizer, pairs, b.chat_template)
@@ -33,13 +31,13 @@ def loglikelihood_batch(backend: "HFBackend", pairs: Sequence[tuple[Prompt, str]
         return _shared_prompts(b, items, by_prompt)
     order = sorted(range(len(items)), key=lambda i: -(len(items[i][0]) + len(items[i][1])))
     out = [0.0] * len(items)
-    with b._eval_mode():
+    with b.eval_mode():
         for start in range(0, len(order), b.batch_size):
             group = order[start : start + b.batch_size]
             seqs = [items[i][0] + items[i][1] for i in group]
-            ids, mask, pos = b._left_pad(seqs)
+            ids, mask, pos = b.left_pad(seqs)
             keep = max(len(items[i][1]) for i in group) + 1
-            logits = b._forward(ids, mask, pos, None, keep=min(keep, ids.shape[1]))
+            logits = b.forward(ids, mask, pos, None, keep=min(keep, ids.shape[1]))
             logp = torch.log_softmax(logits.float(), dim=-1)
             for row, i in enumerate(group):
                 c = items[i][1]
@@ -69,23 +67,23 @@ def prefix_groups(prompts: list[tuple[int, ...]], batch_size: int, min_shared: i
         yield group
 
 
-def _shared_prompts(b: "HFBackend", items: list[tuple[list[int], list[int]]],
+def _shared_prompts(b: HFModel, items: list[tuple[list[int], list[int]]],
                     by_prompt: dict[tuple[int, ...], list[int]]) -> list[float]:
     """Distinct prompts are prefilled once (batched; their common prefix, the chat
     template's header say, once for the batch) into a cache; each prompt's continuations
     then run on a copy of its rows, right-padded after it."""
     out = [0.0] * len(items)
-    with b._eval_mode():
+    with b.eval_mode():
         for group in prefix_groups(sorted(by_prompt), b.batch_size, b.min_shared_prefix):
             n = min(len(common_prefix([list(p) for p in group])), min(map(len, group)) - 1) if len(group) > 1 else 0
             n = n if n >= b.min_shared_prefix else 0
             cache = DynamicCache(config=b.model.config)
-            for li, (k, v) in enumerate(b._prefix_kv(list(group[0][:n])) if n else []):
+            for li, (k, v) in enumerate(b.prefix_kv(list(group[0][:n])) if n else []):
                 cache.update(k.expand(len(group), -1, -1, -1).contiguous(),
                              v.expand(len(group), -1, -1, -1).contiguous(), li)
-            ids, smask, pos = b._left_pad([list(p[n:]) for p in group])
+            ids, smask, pos = b.left_pad([list(p[n:]) for p in group])
             mask = torch.cat([smask.new_ones(len(group), n), smask], dim=1)
-            first = torch.log_softmax(b._forward(ids, mask, pos + n, cache, keep=1)[:, -1, :].float(), dim=-1)
+            first = torch.log_softmax(b.forward(ids, mask, pos + n, cache, keep=1)[:, -1, :].float(), dim=-1)
             rows = [(g, i) for g, p in enumerate(group) for i in by_prompt[p]]
             for a in range(0, len(rows), b.batch_size):
                 chunk = rows[a : a + b.batch_size]
@@ -101,7 +99,7 @@ def _shared_prompts(b: "HFBackend", items: list[tuple[list[int], list[int]]],
                 for li, layer in enumerate(cache.layers):
                     rows_cache.update(layer.keys[rep], layer.values[rep], li)
                 cpos = mask[rep].sum(-1, keepdim=True) + torch.arange(width, device=b.device)[None]
-                logits = b._forward(cids, torch.cat([mask[rep], cmask], dim=1), cpos, rows_cache, keep=width)
+                logits = b.forward(cids, torch.cat([mask[rep], cmask], dim=1), cpos, rows_cache, keep=width)
                 logp = torch.log_softmax(logits.float(), dim=-1)
                 for r, (g, i) in enumerate(chunk):
                     c = conts[r]

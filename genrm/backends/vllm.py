@@ -22,6 +22,7 @@ import hashlib
 import logging
 from typing import Any, Sequence
 
+from genrm.assets import resolve_model
 from genrm.backends.base import BackendError, Prompt, Sampling, encode_pairs, encode_prompt, fit_prompt, render_prompt
 
 log = logging.getLogger(__name__)
@@ -117,7 +118,6 @@ class VLLMBackend:
         else:
             from vllm import LLM
 
-            from genrm.assets import resolve_model
 
             self.model_ref = model
             self.llm = LLM(

@@ -15,96 +15,29 @@ Relative paths (sources, output_dir) are read from the current directory.
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
 import inspect
 import json
 import logging
 import os
 import random
 import time
-import typing
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, Optional
+from typing import Any
 
 from tqdm.auto import tqdm
 
-from genrm.config import RecipeError, from_dict
-from genrm.data.rows import DataError, looks_like_hub_id
+from genrm.config import from_dict
+from genrm.data.rows import DataError
 from genrm.outputs import stage_output
 from genrm.data.record import PreferenceRecord, prompt_key, to_dataset, write_jsonl
 from genrm.data.sides import neutralise_record_units
-from genrm.data.sources import SOURCES, get_source
+from genrm.data.sources import get_source
+from genrm.data.recipe import BuildRecipe, SourceSpec, UnitsConfig, check_source
 from genrm.data.units import make_decomposer, split_rule_based
 
 log = logging.getLogger(__name__)
 OUTPUT_KIND = "data"
-
-
-@dataclass
-class UnitsConfig:
-    method: Literal["rule", "llm", "none"] = "rule"
-    min_units: int = 3
-    max_units: int = 7
-    max_retries: int = 2
-    on_failure: Literal["error", "rule"] = "error"
-    backend: Optional[dict[str, Any]] = None  # for method=llm: a `make_backend` config
-
-
-@dataclass
-class SourceSpec:
-    name: str
-    path: Optional[str] = None
-    max_records: Optional[int] = None
-    weight: float = 1.0
-    options: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class BuildRecipe:
-    """The data-build recipe schema (`data_prep/build.py recipe=...`)."""
-
-    name: str = "mixture"
-    seed: int = 0
-    output_dir: str = "outputs/data/${name}"
-    overwrite: bool = False
-    eval_fraction: float = 0.1
-    total_records: Optional[int] = None  # with weights: share of each source in the mixture
-    position_balance: bool = True
-    units: UnitsConfig = field(default_factory=UnitsConfig)
-    sources: list[SourceSpec] = field(default_factory=list)
-
-    def validate(self) -> None:
-        """Value ranges and combinations the types alone do not catch; each names its key."""
-        if not self.sources:
-            raise RecipeError("the recipe lists no sources (key 'sources')")
-        if not 0.0 <= self.eval_fraction < 1.0:
-            raise RecipeError(f"key 'eval_fraction' must be in [0, 1), got {self.eval_fraction}")
-        if self.total_records is not None and self.total_records <= 0:
-            raise RecipeError(f"key 'total_records' must be a positive integer, got {self.total_records}")
-        u = self.units
-        if not 1 <= u.min_units <= u.max_units:
-            raise RecipeError(f"keys 'units.min_units' and 'units.max_units' need 1 <= min <= max, "
-                              f"got {u.min_units} and {u.max_units}")
-        if u.max_retries < 0:
-            raise RecipeError(f"key 'units.max_retries' must be >= 0, got {u.max_retries}")
-        if u.method == "llm" and not u.backend:
-            raise RecipeError("units.method=llm needs units.backend (e.g. {kind: openai, base_url: ..., model: ...})")
-        for i, s in enumerate(self.sources):
-            key = f"sources.{i}"
-            if s.name not in SOURCES:
-                close = difflib.get_close_matches(s.name, list(SOURCES), n=1)
-                hint = f" (did you mean '{close[0]}'?)" if close else ""
-                raise RecipeError(f"key '{key}.name': unknown source {s.name!r}{hint}; "
-                                  f"known sources: {', '.join(sorted(SOURCES))}")
-            if not s.weight > 0:
-                raise RecipeError(f"key '{key}.weight' must be a positive number, got {s.weight}")
-            if s.max_records is not None and s.max_records <= 0:
-                raise RecipeError(f"key '{key}.max_records' must be a positive integer, got {s.max_records}")
-
-
-DEFAULTS: dict[str, Any] = asdict(BuildRecipe())
 
 
 @dataclass
@@ -113,34 +46,6 @@ class BuildResult:
     train: list[PreferenceRecord]
     eval: list[PreferenceRecord]
     stats: dict[str, Any] = field(default_factory=dict)
-
-
-def _check_source(spec: SourceSpec, i: int) -> None:
-    """Before anything loads: the path exists (or is a hub id) and the options are ones
-    the source takes, of the right types (the loader's signature is their schema)."""
-    key = f"sources.{i}"
-    load = get_source(spec.name)
-    params = inspect.signature(load).parameters
-    if spec.path is None:
-        first = next(iter(params.values()), None)
-        if first is not None and first.default is inspect.Parameter.empty:
-            raise RecipeError(f"key '{key}.path' is required for source '{spec.name}'")
-    elif not spec.path.strip():
-        raise RecipeError(f"key '{key}.path' is empty")
-    elif not os.path.exists(spec.path) and not looks_like_hub_id(spec.path):
-        where = "" if os.path.isabs(spec.path) else f" (relative paths are read from the current directory, {os.getcwd()})"
-        raise RecipeError(f"key '{key}.path': {spec.path} not found{where}")
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return
-    try:
-        hints = typing.get_type_hints(load)
-    except Exception:  # noqa: BLE001 - an annotation that does not evaluate: check names only
-        hints = {}
-    names = [n for n, p in list(params.items())[1:] if n != "stats" and p.kind is inspect.Parameter.KEYWORD_ONLY]
-    opts = dataclasses.make_dataclass(
-        "options", [(n, hints.get(n, Any), dataclasses.field(default=params[n].default)) for n in names]
-    )
-    from_dict(opts, dict(spec.options), prefix=f"{key}.options")
 
 
 def _load_source(spec: SourceSpec, i: int) -> tuple[list[PreferenceRecord], dict]:
@@ -331,7 +236,7 @@ def build(cfg: BuildRecipe | dict) -> BuildResult:
     out_dir = recipe.output_dir.replace("${name}", recipe.name)
     specs = recipe.sources
     for i, spec in enumerate(specs):
-        _check_source(spec, i)
+        check_source(spec, i)
     decomposer = _early_decomposer(recipe.units)
     t0 = time.time()
     with stage_output(out_dir, OUTPUT_KIND, overwrite=recipe.overwrite, legacy=_legacy_build) as staged:

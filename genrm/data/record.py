@@ -12,27 +12,14 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Iterable, Iterator
 
-from genrm.judge.verdict import flip_label  # the one A/B mapping used everywhere
+from genrm.data.errors import RecordError
+from genrm.data.rows import iter_jsonl
 
 DOMAINS = ("general", "bias", "safety", "morality", "ethics")
 LABEL_KINDS = ("gold", "directional")
 RATIONALE_ORIGINS = ("human", "llm", "template", "none")
 POSITIONS = ("A", "B")
 ROLES = ("user", "system", "assistant")
-
-
-class RecordError(ValueError):
-    """A record (or a row that should become one) is invalid. Names the field and, when known, where."""
-
-    def __init__(self, message: str, *, field: str | None = None, where: str | None = None):
-        self.message = message
-        self.field = field
-        self.where = where
-        parts = [where] if where else []
-        if field:
-            parts.append(f"field '{field}'")
-        prefix = ": ".join(parts)
-        super().__init__(f"{prefix}: {message}" if prefix else message)
 
 
 # One encoder reused for hashing: `json.dumps` with these options builds a new
@@ -156,7 +143,7 @@ class PreferenceRecord:
     @property
     def label(self) -> str:
         """The pairwise label in judge terms: 'A>B' or 'B>A'."""
-        return "A>B" if self.chosen_position == "A" else flip_label("A>B")
+        return "A>B" if self.chosen_position == "A" else "B>A"
 
     # -- serialisation ----------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -204,8 +191,6 @@ def write_jsonl(records: Iterable[PreferenceRecord], path: str) -> int:
 
 
 def read_jsonl(path: str) -> Iterator[PreferenceRecord]:
-    from genrm.data.rows import iter_jsonl
-
     for where, obj in iter_jsonl(path):
         yield PreferenceRecord.from_dict(obj, where=where)
 
@@ -241,3 +226,46 @@ def to_dataset(records: Iterable[PreferenceRecord]):
 
 def from_dataset(ds) -> list[PreferenceRecord]:
     return [PreferenceRecord.from_dict(row, where=f"dataset row {i}") for i, row in enumerate(ds)]
+
+
+# -- row fields as readers of built datasets see them (the rewards, the evaluator, the TRL adapter)
+
+
+def completion_text(completion: Any) -> str | None:
+    """The text of one completion: a string, a message dict, or a list of messages
+    (assistant contents joined; content may be a list of {"type": "text"} parts)."""
+    if completion is None or isinstance(completion, str):
+        return completion
+    if isinstance(completion, dict):
+        completion = [completion]
+    parts = []
+    for m in completion:
+        if isinstance(m, str):
+            parts.append(m)
+            continue
+        if m.get("role", "assistant") != "assistant":
+            continue
+        content = m.get("content")
+        if isinstance(content, list):
+            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+        if content:
+            parts.append(str(content))
+    return "\n".join(parts)
+
+
+def human_units(value: Any) -> list[str]:
+    """The `rationale_units` cell of a row as a clean list (None/empty -> [])."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        s = value.strip()
+        if not s:
+            return []
+        if s.startswith("["):
+            try:
+                value = json.loads(s)
+            except json.JSONDecodeError:
+                raise ValueError(f"rationale_units is a string that is not a JSON list: {s[:80]!r}") from None
+        else:
+            value = [s]
+    return [str(u).strip() for u in value if u is not None and str(u).strip()]

@@ -12,11 +12,7 @@ import json
 import os
 from typing import Any, Iterator
 
-from genrm.data.record import RecordError
-
-
-class DataError(RecordError):
-    """Bad input data (file missing, malformed row, missing field, empty source)."""
+from genrm.data.errors import DataError
 
 
 def _exists(path: str) -> None:

@@ -31,9 +31,10 @@ from __future__ import annotations
 import re
 from typing import Iterable, Sequence
 
+from genrm.data.record import POSITIONS
+
 CHOSEN = "{chosen}"
 REJECTED = "{rejected}"
-POSITIONS = ("A", "B")
 PLACEHOLDER = re.compile(r"\{(chosen|rejected)\}")
 
 # "Response A", "@Response 1", "Assistant B", "Model 2", "Output #1", "Candidate A".

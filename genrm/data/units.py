@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
+from genrm.backends import make_backend
 from genrm.backends.base import Backend, Sampling
 from genrm.config import RecipeError
 
@@ -204,7 +205,6 @@ def make_decomposer(cfg: dict) -> "LLMDecomposer | None":
         return None
     if method != "llm":
         raise RecipeError(f"units.method must be 'rule', 'llm' or 'none', got {method!r}")
-    from genrm.backends import make_backend
 
     backend_cfg = dict(cfg.get("backend") or {})
     if not backend_cfg:

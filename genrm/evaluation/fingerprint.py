@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 from typing import Any, Iterable
+from genrm.evaluation.models import is_endpoint, resolve_ref
 
 _WHOLE = ("config.json", "adapter_config.json", "tokenizer.json", "tokenizer_config.json", "generation_config.json")
 _WEIGHTS = (".safetensors", ".bin", ".pt", ".gguf")
@@ -48,8 +49,6 @@ def dir_fingerprint(path: str) -> str:
 def model_fingerprint(spec: Any) -> dict[str, Any]:
     """{ref, kind, resolved, sha} of a model spec, computed without loading the model.
     An endpoint is its URL and model name; a hub id not in the local cache has sha None."""
-    from genrm.evaluation.models import is_endpoint, resolve_ref
-
     out: dict[str, Any] = {"ref": spec.ref, "kind": spec.kind}
     if is_endpoint(spec.ref):
         out["resolved"] = f"{spec.ref} model={spec.api_model or '(first listed)'}"

@@ -11,9 +11,11 @@ picks it, -1 when it picks the rejected one, 0 for a tie or an unparsable output
 A record is correct when its votes sum above 0 (the JudgeBench / RM-Bench rule; with
 one order: the verdict picked the chosen response).
 
-A judgment whose backend call failed for good (a remote backend returns None) is an
-*error*: the record is reported in `errors` and left out of every rate, never scored
-as a wrong or unparsable answer.
+Judging goes through the one pair-judging core, `genrm.judge.pairs`, and its failure
+policy: a judgment whose backend call failed for good (`BackendError` for the batch, or
+None from a remote backend) is an *error*: the record is reported in `errors` and left
+out of every rate, never scored as a wrong or unparsable answer. Anything else a
+backend raises propagates.
 
 Rationale consistency (BRIEF section 2) is the soft recall of the record's human units
 by the first `top_k` model reasons, through any matcher and the same side-aware checks
@@ -25,17 +27,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Sequence
 
 from tqdm.auto import tqdm
 
 from genrm.backends.base import Sampling
+from genrm.data.record import PreferenceRecord, human_units
+from genrm.judge.config import JudgeConfig
+from genrm.judge.pairs import Judgment, Pair, judge_pairs, pair_messages
+from genrm.judge.votes import mean, vote, won
 from genrm.reward.matching import rationale_consistency
-from genrm.judge.prompts import render_judge_messages
-from genrm.data.record import PreferenceRecord
-from genrm.reward.rewards import human_units
 from genrm.reward.scoring import RationaleItem, score_rationales
-from genrm.judge.verdict import parse_verdict
 
 ORDERS = ("as_placed", "AB", "BA")
 
@@ -51,18 +53,16 @@ def chosen_position_for(record: PreferenceRecord, order: str) -> str:
     raise ValueError(f"unknown judging order {order!r}; known: {', '.join(ORDERS)}")
 
 
+def record_pair(record: PreferenceRecord, chosen_position: str) -> Pair:
+    """The pair to judge for `record` with the chosen response shown at `chosen_position`."""
+    a, b = (record.chosen, record.rejected) if chosen_position == "A" else (record.rejected, record.chosen)
+    return Pair(record.prompt, a, b)
+
+
 def judge_messages(record: PreferenceRecord, chosen_position: str, style: str = "rationale",
                    template: str | None = None) -> list[dict]:
     """The judge prompt for `record` with the chosen response shown at `chosen_position`."""
-    a, b = (record.chosen, record.rejected) if chosen_position == "A" else (record.rejected, record.chosen)
-    return render_judge_messages(record.prompt, a, b, style=style, template=template)
-
-
-def vote(winner: str, chosen_position: str) -> int:
-    """+1 when the judge picked the chosen response, -1 the rejected one, 0 tie/invalid."""
-    if winner not in ("A", "B"):
-        return 0
-    return 1 if winner == chosen_position else -1
+    return pair_messages(record_pair(record, chosen_position), style, template)
 
 
 @dataclass
@@ -76,11 +76,6 @@ class JudgeReport:
         return summarize(self.items, judge_calls=self.judge_calls, seconds=self.seconds)
 
 
-def _mean(xs: Iterable[float | None]) -> float | None:
-    vals = [float(x) for x in xs if x is not None]
-    return sum(vals) / len(vals) if vals else None
-
-
 def summarize(items: Sequence[dict], judge_calls: int | None = None, seconds: float | None = None) -> dict[str, Any]:
     """Rates over per-record items (as `judge_records` writes them); fractions in 0..1.
     Also used to rescore saved items without a model."""
@@ -90,12 +85,12 @@ def summarize(items: Sequence[dict], judge_calls: int | None = None, seconds: fl
     out = {
         "items": len(items),
         "errors": len(items) - len(ok),
-        "accuracy": _mean(float(it["correct"]) for it in ok),
-        "parse_failure_rate": _mean(float(not j["valid"]) for j in judgments),
-        "position_consistency": _mean(float(it["position_consistent"]) for it in two),
-        "rationale_consistency": _mean(it.get("rationale_consistency") for it in ok),
+        "accuracy": mean(float(it["correct"]) for it in ok),
+        "parse_failure_rate": mean(float(not j["valid"]) for j in judgments),
+        "position_consistency": mean(float(it["position_consistent"]) for it in two),
+        "rationale_consistency": mean(it.get("rationale_consistency") for it in ok),
         "rationale_items": sum(1 for it in ok if it.get("rationale_consistency") is not None),
-        "mean_completion_chars": _mean(len(j["text"]) for j in judgments),
+        "mean_completion_chars": mean(len(j["text"]) for j in judgments),
     }
     if judge_calls is not None:
         out["judge_calls"] = judge_calls
@@ -104,27 +99,28 @@ def summarize(items: Sequence[dict], judge_calls: int | None = None, seconds: fl
     return out
 
 
-def _score_item(record: PreferenceRecord, orders: Sequence[str], texts: Sequence[str | None], style: str) -> dict:
-    judgments, votes = [], []
-    for order, text in zip(orders, texts):
+def _score_item(record: PreferenceRecord, orders: Sequence[str], results: Sequence[Judgment]) -> dict:
+    judgments, votes, errors = [], [], []
+    for order, res in zip(orders, results):
         pos = chosen_position_for(record, order)
-        if text is None:
+        if res.failed or res.verdict is None:  # the backend call failed: an error, never a vote
+            errors.append(res.error)
             judgments.append({"order": order, "chosen_position": pos, "text": None, "valid": False,
                               "winner": None, "vote": None, "reasons": []})
             continue
-        v = parse_verdict(text, style)
+        v = res.verdict
         votes.append(vote(v.winner, pos))
-        judgments.append({"order": order, "chosen_position": pos, "text": text, "valid": v.valid,
+        judgments.append({"order": order, "chosen_position": pos, "text": res.text, "valid": v.valid,
                           "winner": v.winner, "verdict": v.raw, "vote": votes[-1], "reasons": v.reasons})
-    failed = any(j["text"] is None for j in judgments)
+    failed = bool(errors)
     item = {
         "id": record.id,
         "source": record.source,
         "domain": record.domain,
         "judgments": judgments,
-        "error": "backend call failed" if failed else None,
+        "error": errors[0] if failed else None,
         "votes": votes,
-        "correct": (sum(votes) > 0) if not failed else None,
+        "correct": won(votes) if not failed else None,
     }
     if len(judgments) == 2 and not failed:
         # The same response won in both orders (an invalid or tied output is never consistent).
@@ -171,15 +167,15 @@ def judge_records(
     progress: bool = True,
     desc: str = "judge",
 ) -> JudgeReport:
-    """Judge every record in every order through `backend.generate`, parse, vote, and
-    (with a `matcher`) score the reasons against the human units. Records go to the
+    """Judge every record in every order through `genrm.judge.pairs.judge_pairs`, vote,
+    and (with a `matcher`) score the reasons against the human units. Records go to the
     backend `chunk_size` at a time; `on_item` gets each finished item (to write it as
-    it finishes), in record order."""
+    it finishes), in record order. `sampling` defaults to `JudgeConfig().sampling()`."""
     orders = tuple(orders)
     unknown = [o for o in orders if o not in ORDERS]
     if unknown or not orders:
         raise ValueError(f"unknown judging orders {unknown or orders!r}; known: {', '.join(ORDERS)}")
-    sampling = sampling or Sampling(max_new_tokens=512)
+    sampling = sampling or JudgeConfig().sampling()
     if sampling.n != 1:
         raise ValueError("judge_records makes one judgment per prompt and order (sampling.n must be 1)")
     report = JudgeReport(orders=orders)
@@ -187,14 +183,11 @@ def judge_records(
     bar = tqdm(total=len(records), desc=desc, unit="rec", disable=not progress, leave=False)
     for start in range(0, len(records), max(1, chunk_size)):
         chunk = list(records[start : start + chunk_size])
-        prompts = [judge_messages(r, chosen_position_for(r, o), style, template) for r in chunk for o in orders]
-        outputs = list(backend.generate(prompts, sampling))
-        if len(outputs) != len(prompts):
-            raise RuntimeError(f"backend returned {len(outputs)} outputs for {len(prompts)} prompts")
-        report.judge_calls += len(prompts)
-        items = [
-            _score_item(r, orders, outputs[k * len(orders) : (k + 1) * len(orders)], style) for k, r in enumerate(chunk)
-        ]
+        pairs = [record_pair(r, chosen_position_for(r, o)) for r in chunk for o in orders]
+        results = judge_pairs(backend, pairs, style=style, template=template, sampling=sampling)
+        report.judge_calls += len(pairs)
+        n = len(orders)
+        items = [_score_item(r, orders, results[k * n : (k + 1) * n]) for k, r in enumerate(chunk)]
         if matcher is not None:
             _add_rationale(items, chunk, matcher, top_k)
         for it in items:

@@ -23,8 +23,12 @@ from typing import Any, Callable, Optional, Sequence
 
 from tqdm.auto import tqdm
 
-from genrm.evaluation.arith import score_vote
-from genrm.evaluation.schema import JudgeConfig, ModelSpec
+from genrm.assets import resolve_model
+from genrm.backends import make_backend
+from genrm.evaluation.judging import judge_records
+from genrm.evaluation.schema import ModelSpec
+from genrm.judge.config import JudgeConfig
+from genrm.judge.votes import score_vote
 
 OnResult = Callable[[dict], None]
 
@@ -59,8 +63,6 @@ def _is_model_dir(path: str) -> bool:
 def resolve_ref(ref: str) -> str:
     """A local model directory (a trainer output directory resolves to its final model),
     `embedded:<name>` converted, or a hub id unchanged."""
-    from genrm.assets import resolve_model
-
     if ref.startswith("embedded:"):
         return resolve_model(ref)
     if not os.path.isdir(ref):
@@ -87,19 +89,14 @@ class GenRM:
     kind = "genrm"
 
     def __init__(self, backend: Any, judge: JudgeConfig, seed: int, matcher: Any = None):
-        from genrm.backends import Sampling
-
         self.backend = backend
         self.judge = judge
         self.matcher = matcher
         self.orders = ("AB", "BA") if judge.orders == "both" else ("as_placed",)
-        self.sampling = Sampling(max_new_tokens=judge.max_new_tokens, temperature=judge.temperature,
-                                 top_p=judge.top_p, seed=seed)
+        self.sampling = judge.sampling(seed=seed)  # the run's seed (the recipe refuses judge.seed)
 
     def compare(self, comparisons: Sequence[Comparison], on_result: OnResult, desc: str = "judge") -> int:
         """Judge every comparison; returns the number of judge calls."""
-        from genrm.evaluation.judging import judge_records
-
         def finished(item: dict) -> None:
             for j in item["judgments"]:
                 j.pop("reasons", None)  # re-derivable from the text; keeps the JSONL small
@@ -246,8 +243,6 @@ def _backend_kwargs(spec: ModelSpec) -> tuple[str, dict[str, Any]]:
 
 def load_backend(spec: ModelSpec, cache: Optional[dict] = None) -> Any:
     """The generation backend of a GenRM or proxy spec (shared through `cache` within one run)."""
-    from genrm.backends import make_backend
-
     kind, kw = _backend_kwargs(spec)
     if kind == "openai" or is_endpoint(spec.ref):
         if not is_endpoint(spec.ref):

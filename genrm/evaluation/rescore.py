@@ -16,8 +16,12 @@ import ast
 import numbers
 from typing import Any, Iterator, Optional
 
-from genrm.evaluation.suites import bias_metrics, judgebench, rm_bench
 from genrm.data.rows import DataError, load_rows, require, require_text
+from genrm.data.sources import bbq
+from genrm.evaluation.report import write_report
+from genrm.evaluation.suites import bias_metrics, judgebench, rm_bench
+from genrm.evaluation.summary import build_summary
+from genrm.outputs import claim_output_dir, marker_kind
 
 FORMATS = ("genrm", "judgebench", "rm_bench", "bbq_picks")
 
@@ -101,8 +105,6 @@ def _pick(v: Any, where: str) -> Optional[int]:
 
 def rescore_bbq_picks(path: str, bbq_dir: str) -> dict[str, Any]:
     """Per category {n, acc_ambig, acc_disambig, unknown_ambig, unknown_disambig, s_dis, s_amb}."""
-    from genrm.data.sources import bbq
-
     picks: dict[tuple[str, str], tuple[Optional[int], str]] = {}
     for where, row in _rows(path):
         cat = require_text(row, "category", where)
@@ -131,8 +133,6 @@ def rescore_bbq_picks(path: str, bbq_dir: str) -> dict[str, Any]:
 def rescore(input: str, format: str, bbq_dir: Optional[str] = None) -> dict[str, Any]:
     """The summary of saved results in one of FORMATS."""
     if format == "genrm":
-        from genrm.evaluation.summary import build_summary
-
         return build_summary(input)
     if format == "judgebench":
         return rescore_judgebench(input)
@@ -151,8 +151,6 @@ def write_outputs(summary: dict[str, Any], format: str, output_dir: str) -> dict
     import json
     import os
 
-    from genrm.outputs import claim_output_dir, marker_kind
-    from genrm.evaluation.report import write_report
 
     kind = "eval" if marker_kind(output_dir) == "eval" else "rescore"
     claim_output_dir(output_dir, kind, resume=True)

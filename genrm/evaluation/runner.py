@@ -14,92 +14,25 @@ good are retried (the newest row of an id wins, so nothing is counted twice).
 
 from __future__ import annotations
 
-import importlib
-import json
 import logging
 import os
 import time
-from dataclasses import asdict, is_dataclass
-from typing import Any, Optional, Sequence
+from typing import Any, Sequence
 
+from genrm.config import dump_recipe
+from genrm.data.rows import DataError
 from genrm.evaluation.fingerprint import data_fingerprint, model_fingerprint
+from genrm.evaluation.models import load_model
+from genrm.evaluation.report import write_report
+from genrm.evaluation.results import ResultsFile, jsonable, read_meta, suite_module
 from genrm.evaluation.schema import EvalRecipe, ModelSpec
 from genrm.evaluation.suites.common import first_error
-from genrm.data.rows import DataError
+from genrm.evaluation.summary import build_summary
+from genrm.outputs import claim_output_dir, write_json
+from genrm.reward.matching import make_matcher
 
 log = logging.getLogger(__name__)
 KIND = "eval"
-
-
-def suite_module(name: str):
-    return importlib.import_module(f"genrm.evaluation.suites.{name}")
-
-
-class ResultsFile:
-    """Per-item JSONL results of one model on one suite."""
-
-    def __init__(self, path: str):
-        self.path = path
-
-    def read(self) -> dict[str, dict]:
-        """{item id: newest row}. A torn last line (a kill mid-write) is cut off the file."""
-        rows: dict[str, dict] = {}
-        if not os.path.exists(self.path):
-            return rows
-        with open(self.path, "rb") as f:
-            data = f.read()
-        good = 0  # bytes up to the end of the last complete, valid line
-        for lineno, line in enumerate(data.splitlines(keepends=True), 1):
-            if not line.endswith(b"\n"):
-                break
-            if line.strip():
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:
-                    if good + len(line) == len(data):
-                        break  # a torn last line that happens to end in a newline
-                    raise DataError(f"malformed JSON in results (edit or remove the line)",
-                                    where=f"{self.path}:{lineno}") from None
-                if not isinstance(row, dict) or "id" not in row:
-                    raise DataError("a results row must be an object with 'id'", where=f"{self.path}:{lineno}")
-                rows[str(row["id"])] = row
-            good += len(line)
-        if good < len(data):
-            log.warning("%s: cutting off a torn last line (%d bytes) left by an interrupted run",
-                        self.path, len(data) - good)
-            with open(self.path, "r+b") as f:
-                f.truncate(good)
-        return rows
-
-    def append(self, row: dict) -> None:
-        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-
-
-def _jsonable(item: Any) -> Any:
-    return asdict(item) if is_dataclass(item) else item
-
-
-def _read_meta(path: str) -> dict:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as e:
-        raise DataError(f"unreadable results metadata ({e})", where=path) from None
-
-
-def _write_json(path: str, obj: Any) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=1, ensure_ascii=False, default=str)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def run_suite(model: Any, module: Any, items: Sequence[Any], results: ResultsFile, seed: int,
@@ -154,19 +87,13 @@ def _check_model(meta: dict, fp: dict, where: str) -> None:
 
 def run(recipe: EvalRecipe) -> dict[str, Any]:
     """Evaluate, then write summary.json, report.md and plots; returns the summary."""
-    from genrm.config import dump_recipe
-    from genrm.evaluation.report import write_report
-    from genrm.evaluation.models import load_model
-    from genrm.evaluation.summary import build_summary
-    from genrm.outputs import claim_output_dir
-
     out = claim_output_dir(recipe.output_dir, KIND, overwrite=recipe.overwrite, resume=recipe.resume)
     dump_recipe(recipe, os.path.join(out, "recipe.yaml"))
     suites: dict[str, tuple[Any, list, str]] = {}
     for name in recipe.suites:
         mod = suite_module(name)
         items = mod.load_items(getattr(recipe.data, name), recipe.limit)
-        suites[name] = (mod, items, data_fingerprint(_jsonable(it) for it in items))
+        suites[name] = (mod, items, data_fingerprint(jsonable(it) for it in items))
         log.info("suite %s: %d items", name, len(items))
     cache: dict = {}
     matcher = None
@@ -177,14 +104,12 @@ def run(recipe: EvalRecipe) -> dict[str, Any]:
         for name, (mod, items, data_fp) in suites.items():
             rf = ResultsFile(os.path.join(mdir, f"{name}.jsonl"))
             meta_path = os.path.join(mdir, f"{name}.meta.json")
-            meta = _read_meta(meta_path)
+            meta = read_meta(meta_path)
             _check_model(meta, fp, meta_path)
             done = {i for i, r in rf.read().items() if not r.get("error")}
             if all(it.id in done for it in items):
                 continue
             if name == "rationale" and spec.kind == "genrm" and matcher is None:
-                from genrm.reward.matching import make_matcher
-
                 matcher = make_matcher(dict(recipe.matcher))
             if model is None:
                 model = load_model(spec, recipe.judge, recipe.seed, cache=cache)
@@ -195,7 +120,7 @@ def run(recipe: EvalRecipe) -> dict[str, Any]:
                         data_fingerprint=data_fp, items_expected=len(items),
                         model_calls=meta.get("model_calls", 0) + calls,
                         seconds=round(meta.get("seconds", 0.0) + seconds, 3), runs=meta.get("runs", 0) + 1)
-            _write_json(meta_path, meta)
+            write_json(meta_path, meta)
             log.info("%s %s: %d items in %.1fs, %d model calls", spec.label, name, written, seconds, calls)
     current = {name: {it.id for it in items} for name, (_, items, _) in suites.items()}
     summary = build_summary(out, keep=current, name=recipe.name,

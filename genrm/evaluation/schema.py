@@ -12,8 +12,10 @@ from typing import Any, Literal, Optional, Sequence
 
 import yaml
 
-from genrm.data.build import SourceSpec
 from genrm.config import RecipeError
+from genrm.data.recipe import SourceSpec
+from genrm.data.record import RATIONALE_ORIGINS
+from genrm.judge.config import JudgeConfig
 
 MODEL_KINDS = ("genrm", "scalar", "proxy")
 SUITES = ("rm_bench", "judgebench", "rewardbench", "social", "rationale")
@@ -50,18 +52,6 @@ class ModelSpec:
         else:
             base = self.ref.rstrip("/").split("/")[-1]
         return f"{base}-{self.kind}" if self.kind != "genrm" else base
-
-
-@dataclass
-class JudgeConfig:
-    style: Literal["rationale", "answer-tag"] = "rationale"
-    template: Optional[str] = None  # a .jinja file or inline Jinja (default: the built-in for `style`)
-    max_new_tokens: int = 512
-    temperature: float = 0.0
-    top_p: float = 1.0
-    orders: Literal["both", "one"] = "both"  # both: every comparison as AB and BA; one: seeded placement
-    top_k: int = 5  # reasons kept for rationale consistency
-    chunk_size: int = 64  # comparisons per backend call
 
 
 @dataclass
@@ -102,15 +92,15 @@ class RationaleData:
     origins: list[str] = field(default_factory=lambda: ["human"])  # whose units count (e.g. also "template")
 
     def validate(self) -> None:
-        from genrm.data.record import RATIONALE_ORIGINS
-
         bad = [o for o in self.origins if o not in RATIONALE_ORIGINS or o == "none"]
         if bad or not self.origins:
             raise RecipeError(f"key 'data.rationale.origins' must list some of human, llm, template; got {self.origins}")
 
 
 @dataclass
-class DataConfig:
+class SuiteData:
+    """The data of every suite (`data.<suite>.*` keys of an evaluation recipe)."""
+
     rm_bench: RMBenchData = field(default_factory=RMBenchData)
     judgebench: JudgeBenchData = field(default_factory=JudgeBenchData)
     rewardbench: RewardBenchData = field(default_factory=RewardBenchData)
@@ -134,10 +124,13 @@ class EvalRecipe:
         default_factory=lambda: ["rm_bench", "judgebench"])
     judge: JudgeConfig = field(default_factory=JudgeConfig)
     matcher: dict[str, Any] = field(default_factory=lambda: {"kind": "embedding"})
-    data: DataConfig = field(default_factory=DataConfig)
+    data: SuiteData = field(default_factory=SuiteData)
     plots: bool = True
 
     def validate(self) -> None:
+        # Each model judges on its own backend (models.N.backend), sampling with the recipe's seed.
+        self.judge.refuse(("backend",), "each model names its own backend (models.N.backend)")
+        self.judge.refuse(("seed",), "the evaluation samples with the recipe's top-level 'seed'")
         if not self.models:
             raise RecipeError("key 'models' is empty: name at least one model (models=[<ref>,...])")
         labels = [m.label for m in self.models]

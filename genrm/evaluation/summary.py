@@ -11,15 +11,15 @@ import os
 import time
 from typing import Any, Iterable, Optional
 
-from genrm.evaluation.schema import SUITES
 from genrm.data.rows import DataError
+from genrm.evaluation.judging import summarize as judge_summary
+from genrm.evaluation.results import ResultsFile, read_meta, suite_module
+from genrm.evaluation.schema import SUITES
 
 
 def always(rows: list[dict], meta: dict) -> dict[str, Any]:
     """Items, errors, judge calls, parse-failure and position-consistency rates (percent), seed,
     wall time and fingerprints of one model on one suite."""
-    from genrm.evaluation.judging import summarize as judge_summary
-
     ok = [r for r in rows if not r.get("error")]
     comps = [c for r in ok for c in r.get("comparisons", [])]
     judged = [c for c in comps if "judgments" in c]
@@ -43,23 +43,13 @@ def always(rows: list[dict], meta: dict) -> dict[str, Any]:
 
 
 def read_rows(path: str, keep: Optional[set[str]] = None) -> list[dict]:
-    from genrm.evaluation.runner import ResultsFile
-
     rows = ResultsFile(path).read()
     return [r for i, r in rows.items() if keep is None or i in keep]
 
 
 def suite_summary(suite: str, rows: list[dict], meta: dict) -> dict[str, Any]:
-    from genrm.evaluation.runner import suite_module
-
     ok = [r for r in rows if not r.get("error")]
     return {"metrics": suite_module(suite).summarize(ok) if ok else None, "always": always(rows, meta)}
-
-
-def _meta(path: str) -> dict:
-    from genrm.evaluation.runner import _read_meta
-
-    return _read_meta(path)
 
 
 def discover(input: str) -> list[tuple[str, str, str]]:
@@ -95,7 +85,7 @@ def build_summary(input: str, *, keep: Optional[dict[str, set[str]]] = None, nam
     for model, suite, path in found:
         if models is not None and model not in info:
             continue
-        meta = _meta(path[: -len(".jsonl")] + ".meta.json")
+        meta = read_meta(path[: -len(".jsonl")] + ".meta.json")
         rows = read_rows(path, None if keep is None else keep.get(suite, set()))
         results.setdefault(model, {})[suite] = suite_summary(suite, rows, meta)
         if model not in info:

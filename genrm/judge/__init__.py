@@ -1,2 +1,2 @@
-"""The judge: its prompts, the verdict format (written and read here only) and the one
-function that judges pairs in given orders."""
+"""The judge: its prompts, the verdict format (written and read here only), `JudgeConfig`
+and the one function that judges pairs (`genrm.judge.pairs`)."""

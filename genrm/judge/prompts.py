@@ -18,7 +18,7 @@ from importlib import resources
 
 import jinja2
 
-JUDGE_STYLES = ("rationale", "answer-tag")
+from genrm.judge.verdict import STYLES as JUDGE_STYLES  # the verdict format defines the styles
 _STYLE_FILES = {"rationale": "judge_rationale.jinja", "answer-tag": "judge_answer_tag.jinja"}
 METAJUDGE_FILE = "metajudge.jinja"
 _TEMPLATE_SUFFIXES = (".jinja", ".jinja2", ".j2")

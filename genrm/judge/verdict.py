@@ -57,6 +57,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
+STYLES = ("rationale", "answer-tag")
 BOXED_LABELS = ("A>>B", "A>B", "A=B", "B>A", "B>>A")
 TAG_LABELS = ("[[A]]", "[[B]]", "[[C]]", "[[TIE]]")
 # label -> (winner, strength)
@@ -228,10 +229,14 @@ def _parse_tag(text: str) -> tuple[str | None, str | None]:
     return final, None
 
 
+def _check_style(style: str) -> None:
+    if style not in STYLES:
+        raise ValueError(f"unknown judge style {style!r}; known: {', '.join(STYLES)}")
+
+
 def parse_verdict(text: str | None, style: str = "rationale") -> Verdict:
     """Read the final verdict and the ordered reasons of a judge output."""
-    if style not in ("rationale", "answer-tag"):
-        raise ValueError(f"unknown judge style {style!r}; known: rationale, answer-tag")
+    _check_style(style)
     if text is None or not text.strip():
         return _invalid("empty", [])
     reasons = extract_reasons(text)
@@ -240,6 +245,25 @@ def parse_verdict(text: str | None, style: str = "rationale") -> Verdict:
         return _invalid(error or "no verdict", reasons)
     winner, strength = _MEANING[label]
     return Verdict(winner, strength, label, reasons)
+
+
+# Plain form of each winner, for labels that name no form of the style (a dataset's "A>B"
+# in the answer-tag style, "[[A]]" or "B" in the rationale style). A tie is "[[C]]", the
+# MT-Bench form.
+_PLAIN = {"rationale": {"A": "A>B", "B": "B>A", "tie": "A=B"},
+          "answer-tag": {"A": "[[A]]", "B": "[[B]]", "tie": "[[C]]"}}
+
+
+def render_verdict(label: str, style: str = "rationale") -> str:
+    """The final verdict text for `label`, the inverse of `parse_verdict`: ``\\boxed{A>B}``
+    (rationale) or ``<answer>[[A]]</answer>`` (answer-tag). A label of the style is kept
+    ("A>>B", "[[TIE]]"); any other label or winner ("A>B", "B", "tie", "[[A]]") gives its
+    winner's plain form. Every writer of verdict text (SFT targets, scripted judges) uses it."""
+    _check_style(style)
+    key = re.sub(r"\s+", "", str(label)).upper()
+    labels = BOXED_LABELS if style == "rationale" else TAG_LABELS
+    final = key if key in labels else _PLAIN[style][label_winner(label)]
+    return f"\\boxed{{{final}}}" if style == "rationale" else f"<answer>{final}</answer>"
 
 
 # -- reasons -------------------------------------------------------------------

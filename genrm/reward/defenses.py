@@ -47,7 +47,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from genrm.reward.matching import SCORE_LEVELS
+from genrm.reward.levels import SCORE_LEVELS
 from genrm.reward.stance import Clause, all_content, analyse, conflicts, content_form, signature, words_of
 
 # Reason codes, as counted in the rewards' metrics.

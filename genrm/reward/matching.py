@@ -11,6 +11,9 @@ SCORE_LEVELS and returns the matrix S of shape (|R_h|, |R_m|):
   (in genrm/reward/metajudge.py; score levels and `MatchError` in genrm/reward/levels.py, all
   importable from here).
 
+All three satisfy the `Matcher` protocol (genrm/reward/protocol.py), the surface the
+rewards, `genrm.reward.scoring` and the evaluator use; `make_matcher` builds one from a dict.
+
 Matching is strictly one-to-one: S_total = max over matchings of sum s_ij, solved
 exactly as an assignment problem (`optimal_assignment`).
 
@@ -32,7 +35,6 @@ Empty model units give 0; empty human units give None (the metric does not apply
 
 from __future__ import annotations
 
-import re
 from collections import OrderedDict
 from typing import Any, Hashable, Sequence
 
@@ -48,28 +50,14 @@ from genrm.reward.levels import (  # noqa: F401 - re-exported: the names users i
     quantise,
 )
 from genrm.reward.metajudge import LLMMatcher, parse_metajudge, snap_score  # noqa: F401 - re-exported
+from genrm.reward.protocol import AsyncMatcher, Matcher  # noqa: F401 - re-exported
+from genrm.assets import resolve_embedding_model
+from genrm.backends import make_backend
+from genrm.backends.base import Sampling
+from genrm.reward.assignment import best_ap_matching
+from genrm.reward.words import content_words
 
 # -- lexical ----------------------------------------------------------------------
-
-_STOP = frozenset(
-    "a b an the and or but if of to in on at by for with from as is are was were be been being it its this that "
-    "these those there their they them he she his her we our you your i me my not no so than then too very can "
-    "could would should will just also more most less does do did has have had which who whom what when where why "
-    "how all any both each other such only own same into about over under again further once response responses "
-    "assistant".split()
-)
-_WORD = re.compile(r"[a-z0-9]+")
-
-
-def content_words(text: str) -> frozenset[str]:
-    words = set()
-    for w in _WORD.findall(text.lower()):
-        if w in _STOP:
-            continue
-        if len(w) > 3 and w.endswith("s") and not w.endswith("ss"):
-            w = w[:-1]  # crude plural folding: "errors" ~ "error"
-        words.add(w)
-    return frozenset(words)
 
 
 class LexicalMatcher:
@@ -77,6 +65,7 @@ class LexicalMatcher:
     for tests and CPU demos, not a judge of meaning."""
 
     kind = "lexical"
+    is_async = False
 
     def __init__(self, thresholds: Sequence[float] = (0.2, 0.4, 0.6, 0.8)):
         self.thresholds = _check_thresholds(thresholds)
@@ -123,6 +112,7 @@ class EmbeddingMatcher:
     """
 
     kind = "embedding"
+    is_async = False
 
     def __init__(
         self,
@@ -148,7 +138,6 @@ class EmbeddingMatcher:
         if self._model is None:
             from sentence_transformers import SentenceTransformer
 
-            from genrm.assets import resolve_embedding_model
 
             self._model = SentenceTransformer(resolve_embedding_model(self.model_ref), device=self.device)
         return self._model
@@ -231,7 +220,7 @@ class EmbeddingMatcher:
 # -- factory --------------------------------------------------------------------------
 
 
-def make_matcher(cfg: dict, backend=None):
+def make_matcher(cfg: dict, backend: Any = None) -> Matcher:
     """Matcher from a recipe dict: {"kind": "lexical"|"embedding"|"llm", ...}.
     For "llm", `backend` is used, else one is built from cfg["backend"]."""
     cfg = dict(cfg or {})
@@ -245,13 +234,10 @@ def make_matcher(cfg: dict, backend=None):
         if backend is None:
             if backend_cfg is None:
                 raise ValueError("matcher kind 'llm' needs a backend (argument or cfg['backend'])")
-            from genrm.backends import make_backend
 
             backend = make_backend(dict(backend_cfg))
         sampling = cfg.pop("sampling", None)
         if isinstance(sampling, dict):
-            from genrm.backends.base import Sampling
-
             sampling = Sampling(**sampling)
         return LLMMatcher(backend, sampling=sampling, **cfg)
     raise ValueError(f"unknown matcher kind {kind!r}; known: lexical, embedding, llm")
@@ -275,8 +261,6 @@ def optimal_assignment(S, soft: bool = True) -> tuple[float, list[tuple[int, int
     Among them this returns the one with the highest AP (soft or binary, see
     `average_precision`), exactly and deterministically (`genrm.reward.assignment`); a solver's
     arbitrary tie-break would make AP depend on solver internals."""
-    from genrm.reward.assignment import best_ap_matching
-
     S = _as_matrix(S)
     pairs = best_ap_matching(np.maximum(S, 0.0), soft)  # a negative score is never worth matching
     return float(sum(S[i, j] for i, j in pairs)), pairs

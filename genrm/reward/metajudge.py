@@ -14,6 +14,8 @@ from typing import Sequence
 
 import numpy as np
 
+from genrm.backends.base import Sampling
+from genrm.judge.prompts import render_metajudge_messages
 from genrm.reward.levels import SCORE_LEVELS, SNAP_TOLERANCE, MatchError, _empty, _split_pair
 
 _PAIR = re.compile(r"R\s*(\d+)\s*@\s*S\s*(\d+)\s*(?:[:=]|->|\u2192)?\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?![\d/]))?", re.I)
@@ -124,8 +126,6 @@ class LLMMatcher:
         return callable(getattr(self.backend, "agenerate", None))
 
     def _sampling(self, jobs: list[_Job], round_: int):
-        from genrm.backends.base import Sampling
-
         if self.sampling is None:
             cells = max(len(j.human) * len(j.model) for j in jobs)
             s = Sampling(max_new_tokens=max(64, 16 * cells), temperature=0.0)
@@ -135,8 +135,6 @@ class LLMMatcher:
         return dataclasses.replace(s, seed=s.seed + round_, n=1)
 
     def _jobs(self, pairs: Sequence[Sequence]) -> tuple[list[_Job | None], list[np.ndarray | None]]:
-        from genrm.judge.prompts import render_metajudge_messages
-
         jobs: list[_Job | None] = []
         done: list[np.ndarray | None] = []
         for p in pairs:

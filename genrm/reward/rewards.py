@@ -41,6 +41,9 @@ with `agenerate`) is built as its async twin (`AsyncRationaleReward`,
 other async rewards. A MetaJudge failure (after its retries) gives None for that row
 and is counted, never a silent 0.
 
+`make_reward(RewardConfig, style)` builds the one a recipe's `reward:` section names
+(genrm.reward.config); `matcher_from_config` its matcher.
+
 Each reward keeps cumulative `stats` and the `last_metrics` of its last call, and
 logs them through TRL's `log_metric` keyword when given, else to wandb when a run
 is active (wandb is never imported here).
@@ -48,59 +51,22 @@ is active (wandb is never imported here).
 
 from __future__ import annotations
 
-import json
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from genrm.data.record import completion_text, human_units
+from genrm.judge.verdict import Verdict, label_winner, parse_verdict
+from genrm.judge.votes import mean
+from genrm.reward.config import MatcherConfig, RewardConfig
 from genrm.reward.defenses import Defenses
 from genrm.reward.matching import average_precision, make_matcher
+from genrm.reward.protocol import Matcher
 from genrm.reward.scoring import DEFAULT_MAX_MODEL_UNITS, RationaleItem, ascore_rationales, score_rationales
-from genrm.judge.verdict import Verdict, label_winner, parse_verdict
 
 HYBRID_MODES = ("product", "weighted", "rationale_only")
 OUTCOME_SCALES = ("binary", "signed")
-
-
-def completion_text(completion: Any) -> str | None:
-    """The text of one completion: a string, a message dict, or a list of messages
-    (assistant contents joined; content may be a list of {"type": "text"} parts)."""
-    if completion is None or isinstance(completion, str):
-        return completion
-    if isinstance(completion, dict):
-        completion = [completion]
-    parts = []
-    for m in completion:
-        if isinstance(m, str):
-            parts.append(m)
-            continue
-        if m.get("role", "assistant") != "assistant":
-            continue
-        content = m.get("content")
-        if isinstance(content, list):
-            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
-        if content:
-            parts.append(str(content))
-    return "\n".join(parts)
-
-
-def human_units(value: Any) -> list[str]:
-    """The `rationale_units` cell of a row as a clean list (None/empty -> [])."""
-    if value is None:
-        return []
-    if isinstance(value, str):
-        s = value.strip()
-        if not s:
-            return []
-        if s.startswith("["):
-            try:
-                value = json.loads(s)
-            except json.JSONDecodeError:
-                raise ValueError(f"rationale_units is a string that is not a JSON list: {s[:80]!r}") from None
-        else:
-            value = [s]
-    return [str(u).strip() for u in value if u is not None and str(u).strip()]
 
 
 def _column(kwargs: dict, name: str, n: int, reward: str) -> list:
@@ -111,11 +77,6 @@ def _column(kwargs: dict, name: str, n: int, reward: str) -> list:
     if len(col) != n:
         raise ValueError(f"reward '{reward}': column '{name}' has {len(col)} values for {n} completions")
     return col
-
-
-def _mean(xs: Sequence[float | None]) -> float | None:
-    xs = [x for x in xs if x is not None]
-    return sum(xs) / len(xs) if xs else None
 
 
 class _Reward:
@@ -168,7 +129,7 @@ class OutcomeReward(_Reward):
         correct = [None if lab is None else v.winner == label_winner(lab) for v, lab in zip(verdicts, labels)]
         bad = 0.0 if self.scale == "binary" else -1.0
         out = [None if c is None else (1.0 if c else bad) for c in correct]
-        self._publish(verdicts, {"accuracy": _mean([float(c) for c in correct if c is not None]), "mean": _mean(out)}, kwargs)
+        self._publish(verdicts, {"accuracy": mean([float(c) for c in correct if c is not None]), "mean": mean(out)}, kwargs)
         return out
 
 
@@ -180,7 +141,7 @@ class FormatReward(_Reward):
     def __call__(self, prompts=None, completions=None, **kwargs) -> list[float | None]:
         verdicts = self._parse(completions, self.style)
         out = [1.0 if v.valid and v.reasons else 0.0 for v in verdicts]
-        self._publish(verdicts, {"mean": _mean(out)}, kwargs)
+        self._publish(verdicts, {"mean": mean(out)}, kwargs)
         return out
 
 
@@ -204,7 +165,7 @@ def _optional(kwargs: dict, name: str, n: int) -> list:
     return col
 
 
-def _is_remote(matcher) -> bool:
+def _is_remote(matcher: Matcher) -> bool:
     return bool(getattr(matcher, "is_async", False))
 
 
@@ -214,7 +175,7 @@ class _MatchedReward(_Reward):
 
     needs_label = False
 
-    def __init__(self, matcher, style: str, top_k: int | None, name: str,
+    def __init__(self, matcher: Matcher, style: str, top_k: int | None, name: str,
                  max_model_units: int = DEFAULT_MAX_MODEL_UNITS, defenses: Defenses | dict | None = None):
         super().__init__(name)
         self.matcher, self.style, self.top_k = matcher, style, top_k
@@ -268,16 +229,16 @@ class _MatchedReward(_Reward):
             for r in range(n)
         ]
         metrics = {
-            "rationale_mean": _mean(r_rat),
-            "mean": _mean(out),
+            "rationale_mean": mean(r_rat),
+            "mean": mean(out),
             "match_failures": match_failures,
             "not_applicable": sum(1 for u in batch.units if not u),
             "matched_rows": len(batch.rows),
-            "reasons_per_output": _mean([float(len(v.reasons)) for v in batch.verdicts]),
+            "reasons_per_output": mean([float(len(v.reasons)) for v in batch.verdicts]),
             **{f"checks/{k}": float(v) for k, v in sorted(batch.checks.items())},
         }
         if self.needs_label:
-            metrics["outcome_mean"] = _mean(batch.outcome)
+            metrics["outcome_mean"] = mean(batch.outcome)
         self._publish(batch.verdicts, metrics, kwargs)
         return out
 
@@ -304,7 +265,7 @@ class RationaleReward(_MatchedReward):
             cls = AsyncRationaleReward
         return super().__new__(cls)
 
-    def __init__(self, matcher, top_k: int | None = None, style: str = "rationale", name: str = "rationale",
+    def __init__(self, matcher: Matcher, top_k: int | None = None, style: str = "rationale", name: str = "rationale",
                  max_model_units: int = DEFAULT_MAX_MODEL_UNITS, defenses: Defenses | dict | None = None):
         super().__init__(matcher, style, top_k, name, max_model_units, defenses)
 
@@ -326,7 +287,7 @@ class HybridReward(_MatchedReward):
 
     def __init__(
         self,
-        matcher,
+        matcher: Matcher,
         mode: str = "product",
         weights: Sequence[float] = (0.5, 0.5),
         style: str = "rationale",
@@ -367,21 +328,28 @@ class AsyncHybridReward(HybridReward):
         return await self._acall(prompts, completions, kwargs)
 
 
-def make_reward(cfg: dict, backend=None):
-    """A reward from a recipe dict, e.g.
-    {"kind": "hybrid", "mode": "product", "matcher": {"kind": "embedding", "thresholds": [...]}},
-    {"kind": "outcome", "scale": "signed"}, {"kind": "format"}, {"kind": "rationale", "top_k": 5, ...}.
-    `backend` is handed to an "llm" matcher (else it is built from the matcher's cfg)."""
-    cfg = dict(cfg or {})
-    kind = cfg.pop("kind", "hybrid")
-    if kind == "outcome":
-        return OutcomeReward(**cfg)
-    if kind == "format":
-        return FormatReward(**cfg)
-    if kind in ("rationale", "hybrid"):
-        matcher_cfg = cfg.pop("matcher", {"kind": "embedding"})
-        matcher = matcher_cfg if hasattr(matcher_cfg, "score_matrices") else make_matcher(matcher_cfg, backend)
-        if "weights" in cfg:
-            cfg["weights"] = tuple(cfg["weights"])
-        return (RationaleReward if kind == "rationale" else HybridReward)(matcher, **cfg)
-    raise ValueError(f"unknown reward kind {kind!r}; known: outcome, format, rationale, hybrid")
+def matcher_from_config(cfg: MatcherConfig, backend: Any = None) -> Matcher:
+    """The matcher a recipe's `reward.matcher` describes (see `genrm.reward.matching.make_matcher`).
+    For "llm", `backend` is the MetaJudge's backend, else one is built from `cfg.backend`."""
+    spec: dict[str, Any] = {"kind": cfg.kind, **cfg.options}
+    if cfg.kind == "llm" and cfg.backend is not None:
+        spec["backend"] = dict(cfg.backend)
+    return make_matcher(spec, backend)
+
+
+def make_reward(cfg: RewardConfig, style: str, matcher: Matcher | None = None) -> _Reward:
+    """The reward a `RewardConfig` describes, for judge outputs in `style` ("rationale" or
+    "answer-tag"): outcome -> `OutcomeReward`; rationale -> `RationaleReward`; hybrid ->
+    `HybridReward` in product mode; weighted -> `HybridReward` with `cfg.weights`. The
+    matcher is built from `cfg.matcher` unless given (outcome needs none). Rewards over a
+    remote matcher come back as their async twins. Each is named after its kind."""
+    if cfg.kind == "outcome":
+        return OutcomeReward(style=style, scale=cfg.outcome_scale, name="outcome")
+    if cfg.kind not in ("rationale", "hybrid", "weighted"):
+        raise ValueError(f"unknown reward kind {cfg.kind!r}; known: outcome, rationale, hybrid, weighted")
+    matcher = matcher if matcher is not None else matcher_from_config(cfg.matcher)
+    common = dict(style=style, max_model_units=cfg.max_model_units, defenses=cfg.defenses)
+    if cfg.kind == "rationale":
+        return RationaleReward(matcher, name="rationale", **common)
+    return HybridReward(matcher, mode="product" if cfg.kind == "hybrid" else "weighted", weights=tuple(cfg.weights),
+                        name=cfg.kind, match_wrong_verdicts=cfg.match_wrong_verdicts, **common)

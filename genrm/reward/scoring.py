@@ -36,7 +36,9 @@ from typing import Any, Hashable, Sequence
 import numpy as np
 
 from genrm.reward.defenses import Defenses, apply_pair_checks, screen_reasons
-from genrm.data.sides import PLACEHOLDER, POSITIONS, neutralise, render_text
+from genrm.reward.protocol import AsyncMatcher, Matcher
+from genrm.data.record import POSITIONS
+from genrm.data.sides import PLACEHOLDER, neutralise, render_text
 from genrm.judge.verdict import label_winner
 
 DEFAULT_MAX_MODEL_UNITS = 10
@@ -167,7 +169,7 @@ def _assemble_all(prepared, matrices, cfg, stats) -> list[np.ndarray | None]:
     return [_assemble(p, next(got) if p.pair is not None else None, cfg, stats) for p in prepared]
 
 
-def score_rationales(matcher, items: Sequence, *, max_model_units: int = DEFAULT_MAX_MODEL_UNITS,
+def score_rationales(matcher: Matcher, items: Sequence, *, max_model_units: int = DEFAULT_MAX_MODEL_UNITS,
                      defenses: Defenses | dict | None = None, raise_errors: bool = False,
                      stats: Counter | None = None) -> list[np.ndarray | None]:
     """Score matrices (|units| x min(|reasons|, max_model_units)) for many items in one
@@ -178,7 +180,7 @@ def score_rationales(matcher, items: Sequence, *, max_model_units: int = DEFAULT
     return _assemble_all(prepared, matrices, cfg, stats)
 
 
-async def ascore_rationales(matcher, items: Sequence, *, max_model_units: int = DEFAULT_MAX_MODEL_UNITS,
+async def ascore_rationales(matcher: AsyncMatcher, items: Sequence, *, max_model_units: int = DEFAULT_MAX_MODEL_UNITS,
                             defenses: Defenses | dict | None = None, raise_errors: bool = False,
                             stats: Counter | None = None) -> list[np.ndarray | None]:
     """`score_rationales` for a matcher with `ascore_matrices` (a remote MetaJudge)."""

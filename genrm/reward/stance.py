@@ -34,7 +34,7 @@ import functools
 import re
 from typing import NamedTuple, Sequence
 
-from genrm.reward.matching import content_words
+from genrm.reward.words import content_words
 from genrm.data.sides import PLACEHOLDER
 
 NEGATION_CUES = frozenset(

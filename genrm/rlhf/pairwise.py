@@ -5,39 +5,27 @@
     [result] = score_groups([Group(prompt, completions)], strategy, judge)
     result.scores  # one float (or None) per completion
 
-All comparisons of all groups in one call go to the backend as one batch. Prompts come
-from `genrm.judge.prompts.render_judge_messages`, verdicts from `genrm.judge.verdict.parse_verdict`;
-the strategies and their costs are in `genrm.rlhf.scalarize`.
+All comparisons of all groups in one call go to the backend as one batch, through the
+one pair-judging core `genrm.judge.pairs` (prompts, generation, parsing and its failure
+policy: a backend call that failed for good counts in `GroupResult.failed`, never as a
+score; anything else a backend raises propagates). The strategies and their costs are
+in `genrm.rlhf.scalarize`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal, Optional, Sequence
 
-from genrm.backends import BackendError, Sampling, make_backend
-from genrm.judge.prompts import render_judge_messages
-from genrm.rlhf.scalarize import REF, STRATEGIES, Comparison, GroupResult, Strategy, make_strategy
-from genrm.judge.verdict import Verdict, parse_verdict
+from genrm.backends import Sampling, make_backend
+from genrm.judge.config import EVALUATION_KEYS, JudgeConfig
+from genrm.judge.pairs import Judgment, Pair, ajudge_pairs, judge_pairs
+from genrm.judge.verdict import Verdict
+from genrm.rlhf.scalarize import REF, STRATEGIES, GroupResult, Pairing, Strategy, make_strategy
 
-log = logging.getLogger(__name__)
-
-
-@dataclass
-class JudgeConfig:
-    """The GenRM and how to ask it. `backend` is a `genrm.backends.make_backend` config
-    (kind: hf | openai | vllm, plus that backend's options)."""
-
-    backend: dict[str, Any] = field(default_factory=lambda: {"kind": "hf", "model": "embedded:smollm2-135m"})
-    style: Literal["rationale", "answer-tag"] = "rationale"
-    template: Optional[str] = None  # a .jinja path or inline Jinja replacing the built-in prompt
-    max_new_tokens: int = 512
-    temperature: float = 0.0
-    seed: int = 0
-    stop: list[str] = field(default_factory=list)
+__all__ = ["Group", "JudgeConfig", "PairJudge", "StrategyConfig", "ascore_groups", "make_judge", "plan",
+           "score_groups", "strategy_from_config"]
 
 
 @dataclass
@@ -68,19 +56,21 @@ class Group:
 
 
 class PairJudge:
-    """A backend plus the judge prompt and parser. Sync backends (HF, vLLM) run one batch
-    at a time; the async path runs them in a worker thread and awaits `agenerate` where a
-    backend has it (the OpenAI-compatible one)."""
+    """A backend plus the judge's style, template and sampling, judging through
+    `genrm.judge.pairs`. Sync backends (HF, vLLM) run one batch at a time (a lock: the
+    service's workers share the judge); the async path awaits `agenerate` where a backend
+    has it (the OpenAI-compatible one), else runs the sync call in a worker thread."""
 
     def __init__(self, backend: Any, style: str = "rationale", template: str | None = None,
                  sampling: Sampling | None = None):
         self.backend, self.style, self.template = backend, style, template
-        self.sampling = sampling or Sampling(max_new_tokens=512)
+        self.sampling = sampling or JudgeConfig().sampling()
         self._lock = threading.Lock()
         self.calls = 0  # judge generations requested
         self.batches = 0  # backend calls made
 
-    def messages(self, group: Group, c: Comparison) -> list[dict]:
+    def pair(self, group: Group, c: Pairing) -> Pair:
+        """The pair one comparison of `group` shows the judge."""
         def text(k: int) -> str:
             if k == REF:
                 if group.reference is None:
@@ -88,48 +78,34 @@ class PairJudge:
                 return group.reference
             return group.completions[k]
 
-        return render_judge_messages(group.prompt, text(c.a), text(c.b), style=self.style, template=self.template)
+        return Pair(group.prompt, text(c.a), text(c.b))
 
-    def parse(self, texts: Sequence[str | None]) -> list[Verdict | None]:
-        return [None if t is None else parse_verdict(t, self.style) for t in texts]
+    def _count(self, pairs: Sequence[Pair]) -> None:
+        if pairs:
+            self.calls += len(pairs)
+            self.batches += 1
 
-    def _generate(self, prompts: list) -> list[str | None]:
-        with self._lock:
-            try:
-                return list(self.backend.generate(prompts, self.sampling))
-            except (BackendError, RuntimeError, OSError) as e:  # the whole batch failed: report, never score
-                log.warning("judge batch of %d failed: %s", len(prompts), e)
-                return [None] * len(prompts)
+    def judge(self, pairs: Sequence[Pair]) -> list[Judgment]:
+        self._count(pairs)
+        return judge_pairs(self.backend, pairs, style=self.style, template=self.template, sampling=self.sampling,
+                           lock=self._lock)
 
-    def generate(self, prompts: list) -> list[str | None]:
-        self.calls += len(prompts)
-        self.batches += 1
-        return self._generate(prompts) if prompts else []
-
-    async def agenerate(self, prompts: list) -> list[str | None]:
-        if not prompts:
-            return []
-        self.calls += len(prompts)
-        self.batches += 1
-        agen = getattr(self.backend, "agenerate", None)
-        if agen is None:
-            return await asyncio.to_thread(self._generate, prompts)
-        try:
-            return list(await agen(prompts, self.sampling))
-        except (BackendError, RuntimeError, OSError) as e:
-            log.warning("judge batch of %d failed: %s", len(prompts), e)
-            return [None] * len(prompts)
+    async def ajudge(self, pairs: Sequence[Pair]) -> list[Judgment]:
+        self._count(pairs)
+        return await ajudge_pairs(self.backend, pairs, style=self.style, template=self.template,
+                                  sampling=self.sampling, lock=self._lock)
 
 
 def make_judge(cfg: JudgeConfig, backend: Any = None) -> PairJudge:
     """A judge from its config (or around an already built backend)."""
-    backend = backend if backend is not None else make_backend(cfg.backend)
-    sampling = Sampling(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, seed=cfg.seed,
-                        stop=list(cfg.stop))
-    return PairJudge(backend, style=cfg.style, template=cfg.template, sampling=sampling)
+    # The group scorer asks for both orders itself (the strategy) and batches by `batching.*`.
+    cfg.refuse(EVALUATION_KEYS, "an evaluation setting (a strategy judges both orders itself, "
+                                "batching.* sizes the backend calls)")
+    backend = backend if backend is not None else make_backend(cfg.backend_config())
+    return PairJudge(backend, style=cfg.style, template=cfg.template, sampling=cfg.sampling())
 
 
-def plan(groups: Sequence[Group], strategy: Strategy) -> list[list[Comparison]]:
+def plan(groups: Sequence[Group], strategy: Strategy) -> list[list[Pairing]]:
     """The comparisons each group needs (checked up front: a missing reference is an error)."""
     out = []
     for k, g in enumerate(groups):
@@ -139,11 +115,14 @@ def plan(groups: Sequence[Group], strategy: Strategy) -> list[list[Comparison]]:
     return out
 
 
-def _prompts(groups: Sequence[Group], plans: list[list[Comparison]], judge: PairJudge) -> list:
-    return [judge.messages(g, c) for g, cs in zip(groups, plans) for c in cs]
+def _pairs(groups: Sequence[Group], plans: list[list[Pairing]], judge: PairJudge) -> list[Pair]:
+    return [judge.pair(g, c) for g, cs in zip(groups, plans) for c in cs]
 
 
-def _results(groups, plans, strategy, verdicts) -> list[GroupResult]:
+def _results(groups: Sequence[Group], plans: list[list[Pairing]], strategy: Strategy,
+             judgments: Sequence[Judgment]) -> list[GroupResult]:
+    # A failed call has no verdict: the strategy counts it in `failed` and scores nothing from it.
+    verdicts: list[Verdict | None] = [None if j.failed else j.verdict for j in judgments]
     out, pos = [], 0
     for g, cs in zip(groups, plans):
         out.append(strategy.score(len(g.completions), cs, verdicts[pos : pos + len(cs)]))
@@ -154,11 +133,10 @@ def _results(groups, plans, strategy, verdicts) -> list[GroupResult]:
 def score_groups(groups: Sequence[Group], strategy: Strategy, judge: PairJudge) -> list[GroupResult]:
     """Scores for every group, all comparisons in one backend batch."""
     plans = plan(groups, strategy)
-    texts = judge.generate(_prompts(groups, plans, judge))
-    return _results(groups, plans, strategy, judge.parse(texts))
+    return _results(groups, plans, strategy, judge.judge(_pairs(groups, plans, judge)))
 
 
 async def ascore_groups(groups: Sequence[Group], strategy: Strategy, judge: PairJudge) -> list[GroupResult]:
+    """`score_groups` for an event loop (the reward service, the TRL adapter)."""
     plans = plan(groups, strategy)
-    texts = await judge.agenerate(_prompts(groups, plans, judge))
-    return _results(groups, plans, strategy, judge.parse(texts))
+    return _results(groups, plans, strategy, await judge.ajudge(_pairs(groups, plans, judge)))

@@ -29,8 +29,9 @@ and j gets ``1 - s``. Strengths: with ``strength="ignore"`` (default) ``A>>B`` a
 count as 1/0).
 
 Failures. An invalid verdict (unparseable, hedged, see `genrm.judge.verdict`) and a failed
-judge call (the backend returned None) are *dropped*: they count neither as a loss nor
-as a tie, and are reported (``invalid``, ``failed``). A completion left without any
+judge call (an error of `genrm.judge.pairs`: the backend call failed for good) are
+*dropped*: they count neither as a loss nor as a tie, and are reported (``invalid``,
+``failed``). A completion left without any
 valid comparison scores ``None``; a group in which every call failed scores ``None``
 for every member, never 0. TRL turns None into NaN (no advantage for that row).
 
@@ -49,18 +50,18 @@ from typing import Literal, Sequence
 
 import numpy as np
 
-from genrm.judge.verdict import Verdict, flip_verdict
+from genrm.judge.verdict import BOXED_LABELS, Verdict, flip_verdict
 
 REF = -1  # index of the reference answer in a comparison
 STRATEGIES = ("reference", "round_robin", "bradley_terry", "sampled_round_robin")
 Strength = Literal["ignore", "graded"]
 _GRADED = {("A", 2): 1.0, ("A", 1): 0.75, ("B", 1): 0.25, ("B", 2): 0.0}
-_BOXED_STRENGTH = ("A>>B", "A>B", "B>A", "B>>A")  # answer tags ([[A]]) state no strength
 
 
 @dataclass(frozen=True)
-class Comparison:
-    """Judge `a` (shown as Response A) against `b` (shown as B); REF is the reference."""
+class Pairing:
+    """Which two members of a group one judge call compares: index `a` is shown as
+    Response A, index `b` as B; REF stands for the reference answer."""
 
     a: int
     b: int
@@ -97,7 +98,7 @@ def outcome(v: Verdict, strength: Strength = "ignore") -> float | None:
         return None
     if v.winner == "tie":
         return 0.5
-    if strength == "graded" and v.raw in _BOXED_STRENGTH:
+    if strength == "graded" and v.raw in BOXED_LABELS:  # answer tags ([[A]]) state no strength
         return _GRADED[(v.winner, v.strength)]
     return 1.0 if v.winner == "A" else 0.0
 
@@ -128,18 +129,18 @@ class Strategy:
     def pairs(self, n: int) -> list[tuple[int, int]]:
         raise NotImplementedError
 
-    def comparisons(self, n: int) -> list[Comparison]:
+    def comparisons(self, n: int) -> list[Pairing]:
         """Every pair of the design, in both orders."""
         out = []
         for i, j in self.pairs(n):
-            out += [Comparison(i, j), Comparison(j, i)]
+            out += [Pairing(i, j), Pairing(j, i)]
         return out
 
     def calls(self, n: int) -> int:
         return len(self.comparisons(n))
 
     # -- fit
-    def score(self, n: int, comparisons: Sequence[Comparison], verdicts: Sequence[Verdict | None]) -> GroupResult:
+    def score(self, n: int, comparisons: Sequence[Pairing], verdicts: Sequence[Verdict | None]) -> GroupResult:
         """Scores of the n members from the verdicts of `comparisons` (None = failed call)."""
         if len(comparisons) != len(verdicts):
             raise ValueError(f"{len(comparisons)} comparisons but {len(verdicts)} verdicts")

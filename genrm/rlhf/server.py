@@ -6,7 +6,7 @@
 
 Endpoints:
 
-* `POST /get_reward`: OpenRLHF's protocol (`genrm.rlhf.openrlhf`):
+* `POST /get_reward`: OpenRLHF's protocol (`genrm.rlhf.openrlhf_protocol`):
   `{"query": [...], "prompts": [...], "labels": [...]}` -> `{"rewards", "scores", "extra_logs"}`.
   Any unscored completion makes it a 503 (OpenRLHF's client retries), never a 0.
 * `POST /score`: whole groups, `{"groups": [{"prompt", "completions", "reference"?}]}` ->
@@ -40,16 +40,17 @@ from typing import Any, Optional
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 
-from genrm.rlhf.openrlhf import ProtocolError, parse_request, payload, sample
+from genrm.config import RecipeError, cli_main
+from genrm.rlhf.openrlhf_protocol import ProtocolError, parse_request, payload, sample
 from genrm.rlhf.pairwise import Group
-from genrm.rlhf.service import RewardConfig, RewardService, build_service
+from genrm.rlhf.service import RewardService, ServiceConfig, build_service, load_service_config
 
 log = logging.getLogger("genrm.rlhf.server")
 ENDPOINTS = ("/get_reward", "/score", "/health", "/metrics")
 
 
 @dataclass
-class ServeConfig(RewardConfig):
+class ServeConfig(ServiceConfig):
     host: str = "127.0.0.1"
     port: int = 8000  # 0: any free port (printed on the "listening on" line)
     api_key_env: Optional[str] = None  # name of the environment variable holding the bearer token
@@ -59,8 +60,6 @@ class ServeConfig(RewardConfig):
     log_level: str = "info"
 
     def validate(self) -> None:
-        from genrm.config import RecipeError
-
         if self.api_key_env and not os.environ.get(self.api_key_env):
             raise RecipeError(f"api_key_env={self.api_key_env}: that environment variable is not set")
         if self.max_body_bytes < 1 or self.request_timeout_s <= 0:
@@ -260,10 +259,8 @@ def run(cfg: ServeConfig, backend: Any = None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from genrm.config import cli_main, load_recipe
-
     def serve(args: list[str]) -> int:
-        run(load_recipe(args, ServeConfig))
+        run(load_service_config(argv=args, schema=ServeConfig))
         return 0
 
     return cli_main(serve, argv, errors=(ValueError,))

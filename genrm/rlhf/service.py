@@ -13,6 +13,9 @@ buffers for engines that send one completion at a time.
   with load. `max_batch=1, max_wait=0` turns batching off (one group per backend call).
 * `ServiceThread` runs a service on its own event loop for callers in plain threads
   (OpenRLHF's `reward_func`, verl's sync `compute_score`).
+* `ServiceConfig` (judge, strategy, batching) describes a service; `load_service_config`
+  is how the server and the TRL, verl and OpenRLHF adapters all read one (a YAML file,
+  `key=value` arguments, and/or a dict), and `build_service` builds it.
 """
 
 from __future__ import annotations
@@ -20,13 +23,16 @@ from __future__ import annotations
 import asyncio
 import atexit
 import logging
+import os
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Optional, TypeVar
+from typing import Any, Awaitable, Callable, Mapping, Optional, Sequence, TypeVar
 
-from genrm.rlhf.pairwise import Group, JudgeConfig, PairJudge, StrategyConfig, ascore_groups, make_judge, strategy_from_config
+from genrm.config import RecipeError, from_dict, load_recipe, to_dict
+from genrm.judge.config import JudgeConfig
+from genrm.rlhf.pairwise import Group, PairJudge, StrategyConfig, ascore_groups, make_judge, strategy_from_config
 from genrm.rlhf.scalarize import GroupResult, Strategy
 
 log = logging.getLogger(__name__)
@@ -232,8 +238,6 @@ class BatchingConfig:
     group_wait_s: float = 30.0  # score a partial group after this long
 
     def validate(self) -> None:
-        from genrm.config import RecipeError
-
         if self.max_batch < 1 or self.workers < 1:
             raise RecipeError("batching.max_batch and batching.workers must be >= 1")
         if self.max_wait_ms < 0 or self.group_wait_s <= 0:
@@ -241,15 +245,42 @@ class BatchingConfig:
 
 
 @dataclass
-class RewardConfig:
-    """A GenRM used as a reward: the judge, the strategy, and how requests are batched."""
+class ServiceConfig:
+    """A trained GenRM served as a policy's reward: the judge, the strategy, and how requests
+    are batched. (The reward a GenRM is *trained* with is `genrm.reward.config.RewardConfig`.)"""
 
     judge: JudgeConfig = field(default_factory=JudgeConfig)
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
     batching: BatchingConfig = field(default_factory=BatchingConfig)
 
 
-def build_service(cfg: RewardConfig, backend: Any = None, **kw: Any) -> RewardService:
+C = TypeVar("C", bound=ServiceConfig)
+
+
+def _overlay(base: dict, data: Mapping[str, Any]) -> dict:
+    """`base` with `data` laid over it one section deep: a section given in both keeps the
+    file's other keys, and each key given replaces the file's whole value (a new
+    `judge.backend` is not merged with the old one, whose options may not apply)."""
+    out = dict(base)
+    for k, v in data.items():
+        out[k] = {**out[k], **v} if isinstance(out.get(k), dict) and isinstance(v, Mapping) else v
+    return out
+
+
+def load_service_config(path: str | os.PathLike | None = None, data: Mapping[str, Any] | None = None, *,
+                        argv: Sequence[str] = (), schema: type[C] = ServiceConfig) -> C:  # type: ignore[assignment]
+    """The one loader of a service config (`schema`: `ServiceConfig` or a subclass such as the
+    server's). `path`: a YAML file (`judge`, `strategy`, `batching`, ...); `argv`: `recipe=<yaml>`
+    and `key=value` overrides as `genrm serve` takes them; `data`: sections laid over both (each key
+    given replaces that key of its section). Keys are strict: an unknown key or a wrong type is a
+    `RecipeError` naming it (`genrm.config`), and the schema's `validate()` runs."""
+    cfg = load_recipe(([f"recipe={os.fspath(path)}"] if path is not None else []) + list(argv), schema)
+    if not data:
+        return cfg
+    return from_dict(schema, _overlay(to_dict(cfg), data))
+
+
+def build_service(cfg: ServiceConfig, backend: Any = None, **kw: Any) -> RewardService:
     """A service from its config (the backend is built unless given). Call inside the event loop that uses it."""
     b = cfg.batching
     return RewardService(make_judge(cfg.judge, backend), strategy_from_config(cfg.strategy), max_batch=b.max_batch,

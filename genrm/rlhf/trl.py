@@ -31,9 +31,11 @@ import time
 from dataclasses import asdict
 from typing import Any, Sequence
 
-from genrm.rlhf.pairwise import Group, JudgeConfig, PairJudge, StrategyConfig, ascore_groups, make_judge, strategy_from_config
-from genrm.reward.rewards import completion_text
+from genrm.judge.config import JudgeConfig
+from genrm.rlhf.pairwise import Group, PairJudge, StrategyConfig, ascore_groups, make_judge, strategy_from_config
+from genrm.data.record import completion_text
 from genrm.rlhf.scalarize import GroupResult
+from genrm.rlhf.service import load_service_config
 
 
 def _judge_config(judge: Any) -> JudgeConfig:
@@ -42,9 +44,7 @@ def _judge_config(judge: Any) -> JudgeConfig:
     if isinstance(judge, str):
         return JudgeConfig(backend={"kind": "hf", "model": judge})
     if isinstance(judge, dict):
-        from genrm.config import from_dict
-
-        return from_dict(JudgeConfig, judge, prefix="judge")
+        return load_service_config(data={"judge": judge}).judge
     raise TypeError(f"judge must be a model reference, a JudgeConfig, a dict or a PairJudge, not {type(judge).__name__}")
 
 
@@ -53,9 +53,7 @@ def _strategy_config(strategy: Any) -> StrategyConfig:
         return strategy
     if isinstance(strategy, str):
         return StrategyConfig(name=strategy)  # type: ignore[arg-type]
-    from genrm.config import from_dict
-
-    return from_dict(StrategyConfig, dict(strategy), prefix="strategy")
+    return load_service_config(data={"strategy": dict(strategy)}).strategy
 
 
 def _dist() -> tuple[int, int, Any]:
@@ -103,7 +101,7 @@ class GenRMReward:
         """Built on first use, on this rank's device (each process holds its own judge)."""
         if self._judge is None:
             cfg = self.judge_config
-            backend = dict(cfg.backend)
+            backend = cfg.backend_config()
             _, world, device = _dist()
             if backend.get("kind", "hf") == "hf" and "device" not in backend and device is not None and world > 1:
                 backend["device"] = str(device)

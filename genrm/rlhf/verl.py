@@ -17,7 +17,7 @@ that server's `/v1/chat/completions`, asked for model `reward_model_tokenizer.na
 (verl's served name is the model path; `judge_served_name` overrides it).
 
 reward_kwargs (all optional):
-  genrm_recipe      a `genrm.rlhf.service.RewardConfig` YAML (judge, strategy, batching)
+  genrm_recipe      a `genrm.rlhf.service.ServiceConfig` YAML (judge, strategy, batching)
   strategy          reference | round_robin | bradley_terry | sampled_round_robin
   judge_model       HF dir / hub id of the GenRM, run in the reward worker (backend hf)
   judge_url         an OpenAI-compatible base URL serving the GenRM (backend openai)
@@ -43,7 +43,7 @@ import threading
 import weakref
 from typing import Any
 
-from genrm.rlhf.service import RewardConfig, RewardService, ServiceThread, Unscored, build_service
+from genrm.rlhf.service import RewardService, ServiceConfig, ServiceThread, Unscored, build_service, load_service_config
 
 _KWARGS = ("genrm_recipe", "strategy", "judge_model", "judge_url", "judge_served_name", "judge_template",
            "max_new_tokens", "group_size", "prompt_key", "on_unscored", "reward_router_address",
@@ -51,19 +51,13 @@ _KWARGS = ("genrm_recipe", "strategy", "judge_model", "judge_url", "judge_served
 _PROMPT_KEYS = ("question", "prompt", "raw_prompt")
 
 
-def reward_config(kw: dict) -> RewardConfig:
-    """The RewardConfig that verl's reward_kwargs (plus the router, when verl serves the GenRM) describe."""
-    from genrm.config import from_dict
-
+def reward_config(kw: dict) -> ServiceConfig:
+    """The ServiceConfig that verl's reward_kwargs (plus the router, when verl serves the GenRM) describe:
+    the `genrm_recipe` YAML, with each key the other kwargs name replaced."""
     unknown = sorted(set(kw) - set(_KWARGS))
     if unknown:
         raise ValueError(f"unknown reward_kwargs {', '.join(unknown)} for genrm.rlhf.verl; known: {', '.join(_KWARGS)}")
     data: dict[str, Any] = {}
-    if kw.get("genrm_recipe"):
-        import yaml
-
-        with open(kw["genrm_recipe"], encoding="utf-8") as f:
-            data = yaml.safe_load(f) or {}
     judge = data.setdefault("judge", {})
     if kw.get("reward_router_address"):
         tok = kw.get("reward_model_tokenizer")
@@ -83,7 +77,7 @@ def reward_config(kw: dict) -> RewardConfig:
         data.setdefault("strategy", {})["name"] = kw["strategy"]
     if kw.get("group_size"):
         data.setdefault("batching", {})["group_size"] = int(kw["group_size"])
-    return from_dict(RewardConfig, data)
+    return load_service_config(kw.get("genrm_recipe") or None, data)
 
 
 def _prompt(extra_info: dict | None, key: str | None) -> Any:

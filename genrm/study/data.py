@@ -21,8 +21,14 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from genrm.assets import resolve_model
+from genrm.data.build import build
 from genrm.data.record import PreferenceRecord, prompt_key, read_jsonl, write_jsonl
+from genrm.evaluation.judging import judge_messages
+from genrm.evaluation.suites import social
+from genrm.outputs import stage_output
 from genrm.study.recipe import StudyRecipe
+from genrm.training import data as tdata
 
 SPLITS_KIND = "study-splits"
 
@@ -36,8 +42,6 @@ class Splits:
 
     def bbq_items(self) -> list:
         """The held-out BBQ questions as social-suite items (three option pairs each)."""
-        from genrm.evaluation.suites import social
-
         return [it for it in social.group(self.bbq_records) if it.part == "bbq"]
 
 
@@ -55,8 +59,6 @@ def present_sources(recipe: StudyRecipe) -> tuple[list, list[str]]:
 
 def build_data(recipe: StudyRecipe, out: str) -> tuple[str, list[str]]:
     """Build the mixture into `<out>/data` once (a finished build is reused)."""
-    from genrm.data.build import build
-
     path = os.path.join(out, "data")
     sources, missing = present_sources(recipe)
     if not sources:
@@ -96,8 +98,6 @@ def select_heldout(pool: list[PreferenceRecord], n: int, seed: int, lengths: lis
 
 def select_bbq(pool: list[PreferenceRecord], n: int, seed: int) -> list[PreferenceRecord]:
     """The records of `n` held-out BBQ questions, alternating ambiguous and disambiguated contexts."""
-    from genrm.evaluation.suites import social
-
     if n == 0:
         return []
     items = sorted((it for it in social.group(pool) if it.part == "bbq"), key=lambda it: it.id)
@@ -113,9 +113,6 @@ def select_bbq(pool: list[PreferenceRecord], n: int, seed: int) -> list[Preferen
 def _judge_prompt_lengths(records: list[PreferenceRecord], recipe: StudyRecipe) -> list[int]:
     from transformers import AutoTokenizer
 
-    from genrm.assets import resolve_model
-    from genrm.evaluation.judging import judge_messages
-    from genrm.training import data as tdata
 
     style, template = recipe.judge_style()
     tok = AutoTokenizer.from_pretrained(resolve_model(recipe.model))
@@ -131,8 +128,6 @@ def max_prompt_tokens(recipe: StudyRecipe) -> int:
 
 def prepare_splits(recipe: StudyRecipe, out: str) -> Splits:
     """Build (or read back) the study's splits; see the module doc."""
-    from genrm.outputs import stage_output
-
     path = os.path.join(out, "splits")
     info_path = os.path.join(path, "info.json")
     if os.path.isfile(info_path):

@@ -37,6 +37,14 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from genrm.evaluation import runner
+from genrm.evaluation.judging import summarize
+from genrm.evaluation.models import load_model
+from genrm.evaluation.runner import ResultsFile
+from genrm.evaluation.schema import ModelSpec
+from genrm.evaluation.suites import rationale, social
+from genrm.evaluation.suites.bias_metrics import bbq_stats
+from genrm.judge.config import JudgeConfig
 from genrm.study.recipe import StudyRecipe
 
 MAIN = ("accuracy", "rationale_consistency", "parse_failure_rate", "reasons_verdict_consistency", "hacking_rate",
@@ -45,8 +53,6 @@ BBQ = ("s_dis", "s_amb", "acc_ambig", "acc_disambig")
 
 
 def judge_config(recipe: StudyRecipe) -> Any:
-    from genrm.evaluation.schema import JudgeConfig
-
     style, template = recipe.judge_style()
     e = recipe.eval
     return JudgeConfig(style=style, template=template, max_new_tokens=e.max_new_tokens, temperature=0.0,
@@ -55,11 +61,6 @@ def judge_config(recipe: StudyRecipe) -> Any:
 
 def evaluate_model(recipe: StudyRecipe, model_ref: str, eval_dir: str, splits: Any, matcher: Any, label: str) -> None:
     """Judge the held-out records and BBQ questions with the model at `model_ref` (resumable)."""
-    from genrm.evaluation import runner
-    from genrm.evaluation.models import load_model
-    from genrm.evaluation.schema import ModelSpec
-    from genrm.evaluation.suites import rationale, social
-
     e = recipe.eval
     spec = ModelSpec(ref=model_ref, kind="genrm", name=label, backend={"dtype": e.dtype, "batch_size": e.batch_size})
     model = load_model(spec, judge_config(recipe), e.seed, matcher=matcher)
@@ -96,8 +97,6 @@ class ItemTable:
 
 def main_items(eval_dir: str, heldout: Sequence[Any]) -> list[Optional[dict]]:
     """The judge item (`judge_records` format) of each held-out record, None where missing or failed."""
-    from genrm.evaluation.runner import ResultsFile
-
     rows = ResultsFile(os.path.join(eval_dir, "heldout.jsonl")).read()
     out = []
     for r in heldout:
@@ -156,8 +155,6 @@ def main_metrics(t: ItemTable, idx: np.ndarray | None = None) -> dict[str, Any]:
 
 
 def bbq_rows(eval_dir: str, items: Sequence[Any]) -> list[Optional[dict]]:
-    from genrm.evaluation.runner import ResultsFile
-
     path = os.path.join(eval_dir, "social.jsonl")
     rows = ResultsFile(path).read() if os.path.isfile(path) else {}
     return [None if rows.get(it.id) is None or rows[it.id].get("error") else rows[it.id] for it in items]
@@ -165,8 +162,6 @@ def bbq_rows(eval_dir: str, items: Sequence[Any]) -> list[Optional[dict]]:
 
 def bbq_metrics(rows: Sequence[Optional[dict]]) -> dict[str, Any]:
     """BBQ s_DIS, s_AMB and the accuracies (the social suite's statistics) over the rows given."""
-    from genrm.evaluation.suites.bias_metrics import bbq_stats
-
     got = [r for r in rows if r is not None]
     if not got:
         return dict.fromkeys(BBQ + ("no_pick", "n"))
@@ -176,8 +171,6 @@ def bbq_metrics(rows: Sequence[Optional[dict]]) -> dict[str, Any]:
 
 def unit_measures(recipe: StudyRecipe, eval_dir: str, splits: Any) -> dict[str, Any]:
     """Point measures of one arm and seed from its evaluation files."""
-    from genrm.evaluation.judging import summarize
-
     items = main_items(eval_dir, splits.heldout)
     table = item_table(items, [r.source for r in splits.heldout], recipe.eval.support_threshold)
     out = {k: _num(v) for k, v in main_metrics(table).items()}

@@ -21,8 +21,11 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional
 
-from genrm.data.build import SourceSpec
 from genrm.config import RecipeError, from_dict
+from genrm.data.recipe import SourceSpec
+from genrm.training import data as tdata
+from genrm.training.plan import check_batch
+from genrm.training.recipe import TrainRecipe
 
 ARMS = ("base", "sft", "outcome", "hybrid", "rationale")
 REWARD_OF = {"outcome": "outcome", "hybrid": "hybrid", "rationale": "rationale"}  # GRPO arm -> reward.kind
@@ -122,8 +125,6 @@ class StudyRecipe:
 
     def judge_style(self) -> tuple[str, Optional[str]]:
         """(verdict style, template path or None) of the trainer's `judge.template`."""
-        from genrm.training import data as tdata
-
         arms = self.trained_arms()
         if not arms:
             return "rationale", None
@@ -146,9 +147,6 @@ class StudyRecipe:
 
     def train_recipe(self, arm: str, seed: int, run_dir: str, splits_dir: str, sft_dir: str) -> Any:
         """The checked `TrainRecipe` of one arm and seed (errors name the `trainer.` key)."""
-        from genrm.training.plan import check_batch
-        from genrm.training.recipe import TrainRecipe
-
         try:
             recipe = from_dict(TrainRecipe, self.train_config(arm, seed, run_dir, splits_dir, sft_dir), prefix="trainer")
             check_batch(recipe, 1)

@@ -9,8 +9,11 @@ import platform
 import time
 from typing import Any, Optional
 
+from genrm.study import measures as M
 from genrm.study.measures import BBQ, MAIN
+from genrm.study.plots import write_plots
 from genrm.study.recipe import REWARD_OF, StudyRecipe
+from genrm.study.stats import differences, mean_std
 
 REFERENCE = "outcome"
 LABELS = {
@@ -56,8 +59,6 @@ def machine() -> dict[str, Any]:
 
 
 def aggregate(units: list[dict], arms: list[str]) -> dict[str, dict[str, Any]]:
-    from genrm.study.stats import mean_std
-
     out: dict[str, dict[str, Any]] = {}
     for arm in arms:
         ms = [u["measures"] for u in units if u["arm"] == arm and u.get("measures")]
@@ -113,9 +114,6 @@ def settings(recipe: StudyRecipe, out: str) -> dict[str, Any]:
 
 def build_study(recipe: StudyRecipe, out: str, splits: Any, units: list[dict], wall_seconds: float) -> dict[str, Any]:
     """The study.json dict from the finished units (bootstrap over their evaluation files)."""
-    from genrm.study import measures as M
-    from genrm.study.stats import differences
-
     arms = [a for a in recipe.arms if any(u["arm"] == a for u in units)]
     done = {(u["arm"], u["seed"]): u for u in units}
     seeds = [s for s in recipe.seeds if all((a, s) in done for a in arms)]
@@ -290,8 +288,6 @@ def _zero_std(study: dict[str, Any]) -> str:
 
 
 def write_report(study: dict[str, Any], out: str, plots: bool = True) -> dict[str, Any]:
-    from genrm.study.plots import write_plots
-
     files: dict[str, Any] = {"json": os.path.join(out, "study.json"), "md": os.path.join(out, "study.md")}
     with open(files["json"], "w", encoding="utf-8") as f:
         json.dump(study, f, indent=1)

@@ -33,7 +33,14 @@ import yaml
 from tqdm.auto import tqdm
 
 from genrm.config import RecipeError, dump_recipe, load_recipe, to_dict
+from genrm.outputs import claim_output_dir, write_json
+from genrm.reward.matching import make_matcher
+from genrm.study import measures as M
+from genrm.study.data import prepare_splits
+from genrm.study.plan import plan_text
 from genrm.study.recipe import ARMS, REWARD_OF, StudyRecipe
+from genrm.study.report import build_study, write_report
+from genrm.training.run import train
 
 KIND = "study"
 # Keys that may change between a study and its resume (they do not change finished results).
@@ -60,16 +67,6 @@ def grid(recipe: StudyRecipe) -> list[tuple[str, int]]:
     return units
 
 
-def _write_json(path: str, obj: Any) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def _first_difference(a: Any, b: Any, key: str = "") -> str | None:
     if isinstance(a, dict) and isinstance(b, dict):
         for k in sorted(set(a) | set(b)):
@@ -92,7 +89,7 @@ def check_settings(out: str, recipe: StudyRecipe) -> None:
             raise RecipeError(f"output_dir {out} holds a study made with another '{diff}'; finished runs would not "
                               "match: restore the setting, or use overwrite=true or a new output_dir")
     else:
-        _write_json(path, now)
+        write_json(path, now)
 
 
 def log_event(out: str, event: str, **info: Any) -> None:
@@ -124,8 +121,6 @@ def _finished(path: str, measure: bool) -> bool:
 
 def train_unit(recipe: StudyRecipe, out: str, splits_dir: str, arm: str, seed: int) -> str:
     """Train one arm/seed through `genrm.training.run.train` (resume=true); returns the model dir."""
-    from genrm.training.run import train
-
     path = run_dir(out, arm, seed)
     cfg = recipe.train_config(arm, seed, path, splits_dir, run_dir(out, "sft", seed))
     rpath = os.path.join(out, "recipes", f"{arm}-seed{seed}.yaml")
@@ -138,8 +133,6 @@ def train_unit(recipe: StudyRecipe, out: str, splits_dir: str, arm: str, seed: i
 
 
 def run_unit(recipe: StudyRecipe, out: str, splits: Any, arm: str, seed: int, matcher: Callable[[], Any]) -> dict:
-    from genrm.study import measures as M
-
     t0 = time.time()
     model = recipe.model if arm == "base" else train_unit(recipe, out, splits.dir, arm, seed)
     t1 = time.time()
@@ -164,15 +157,9 @@ def _free_cuda() -> None:
 
 
 def run_study(argv: list[str]) -> int:
-    from genrm.outputs import claim_output_dir
-    from genrm.study.data import prepare_splits
-    from genrm.study.report import build_study, write_report
-
     recipe = load_recipe(argv, StudyRecipe)
     out = recipe.output_path()
     if recipe.dry_run:
-        from genrm.study.plan import plan_text
-
         print(plan_text(recipe, grid(recipe)))
         return 0
     claim_output_dir(out, KIND, overwrite=recipe.overwrite, resume=recipe.resume)
@@ -185,8 +172,6 @@ def run_study(argv: list[str]) -> int:
 
     def matcher() -> Any:
         if "m" not in cache:
-            from genrm.reward.matching import make_matcher
-
             cache["m"] = make_matcher(dict(recipe.eval.matcher))
         return cache["m"]
 
@@ -204,7 +189,7 @@ def run_study(argv: list[str]) -> int:
             unit["train_seconds"] = round(unit["train_seconds"] + earlier.get("train_seconds", 0.0), 1)
             unit["prep_seconds"] = round(prep + earlier.get("prep_seconds", 0.0), 1)
             prep = 0.0
-            _write_json(path, unit)
+            write_json(path, unit)
             log_event(out, "done", arm=arm, seed=seed, seconds=unit["train_seconds"] + unit["eval_seconds"])
         if arm != "base" and not recipe.keep_checkpoints:
             prune(run_dir(out, arm, seed))

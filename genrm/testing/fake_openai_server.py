@@ -12,7 +12,7 @@ request first takes the next queued fault, if any:
 - "empty": 200 with valid JSON but no choices;
 - "drop": close the connection without a response.
 
-    with FakeOpenAIServer(replies=["1. A is right.\\n\\boxed{A>B}"]) as srv:
+    with FakeOpenAIServer(replies=["1. A is right.\\n" + render_verdict("A>B")]) as srv:
         srv.fail(500, "hang")
         backend = OpenAIBackend(srv.url, srv.model, timeout=0.5)
 
@@ -31,7 +31,8 @@ from collections import Counter, deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Iterable, Union
 
-from genrm.backends.base import cut_at_stop
+from genrm.backends.base import Sampling, cut_at_stop
+from genrm.backends.hf import HFBackend
 
 Reply = Union[str, Callable[[dict], str]]
 FAULTS = ("hang", "malformed", "empty", "drop")
@@ -179,8 +180,6 @@ def _stops(body: dict) -> list[str]:
 
 
 def _sampling(body: dict, n: int):
-    from genrm.backends.base import Sampling
-
     temperature = body.get("temperature")
     return Sampling(
         max_new_tokens=int(body.get("max_tokens") or body.get("max_completion_tokens") or 256),
@@ -199,7 +198,7 @@ def _score_text(backend: Any, text: str) -> tuple[list[str], list[float | None],
     # Tokenised as vLLM's /completions does: with the tokenizer's special tokens (BOS).
     enc = backend.tokenizer(text, add_special_tokens=True, return_offsets_mapping=True)
     ids, offsets = enc["input_ids"], [a for a, _ in enc["offset_mapping"]]
-    with backend._eval_mode():
+    with backend.eval_mode():
         inp = torch.tensor([ids], device=backend.device)
         logits = backend.model(input_ids=inp, use_cache=False).logits[0].float()
     logp = torch.log_softmax(logits, dim=-1)
@@ -333,8 +332,6 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("give exactly one of --backend or --reply")
     backend = None
     if args.backend:
-        from genrm.backends.hf import HFBackend
-
         backend = HFBackend(args.backend)
     key = os.environ.get(args.api_key_env) if args.api_key_env else None
     srv = FakeOpenAIServer(default=args.reply, backend=backend, model=args.model_name, api_key=key, port=args.port)

@@ -19,6 +19,7 @@ import time
 from typing import Callable, Sequence
 
 from genrm.backends.base import Prompt, Sampling
+from genrm.judge.verdict import render_verdict
 
 _RESP = re.compile(r"\[Response A\]\n(.*?)\n\[End of Response A\].*?\[Response B\]\n(.*?)\n\[End of Response B\]", re.S)
 _NUM = re.compile(r"-?\d+")
@@ -59,10 +60,7 @@ class ScriptedBackend:
             return None
         if label == "invalid":
             return "1. Both responses have merits.\nI cannot decide."
-        if self.style == "answer-tag":
-            tag = {"A": "[[A]]", "B": "[[B]]"}.get(label[0] if label[0] in "AB" and label != "A=B" else "", "[[C]]")
-            return f"1. One response is better.\n<answer>{tag}</answer>"
-        return f"1. One response is better.\n\\boxed{{{label}}}"
+        return f"1. One response is better.\n{render_verdict(label, self.style)}"
 
     def generate(self, prompts: Sequence[Prompt], sampling: Sampling | None = None) -> list[str | None]:
         with self._lock:

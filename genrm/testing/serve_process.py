@@ -18,6 +18,9 @@ import sys
 import threading
 import time
 from collections import deque
+from genrm.config import cli_main, load_recipe
+from genrm.rlhf.server import ServeConfig, run
+from genrm.testing.scripted_backend import ScriptedBackend
 
 
 class ServerProcess:
@@ -88,13 +91,9 @@ def main() -> int:
     parser.add_argument("--scripted-latency", type=float, default=None)
     parser.add_argument("--item-latency", type=float, default=0.0)
     args, rest = parser.parse_known_args()
-    from genrm.config import cli_main, load_recipe
-    from genrm.rlhf.server import ServeConfig, run
 
     backend = None
     if args.scripted_latency is not None:
-        from genrm.testing.scripted_backend import ScriptedBackend
-
         backend = ScriptedBackend(call_latency=args.scripted_latency, item_latency=args.item_latency)
     return cli_main(lambda a: run(load_recipe(a, ServeConfig), backend), rest)
 

@@ -7,12 +7,12 @@ parsing and data collation behave as with the real model; only the weights are r
 from __future__ import annotations
 
 from typing import Any
+from genrm.assets import resolve_model
 
 
 def smollm2_tokenizer() -> Any:
     from transformers import AutoTokenizer
 
-    from genrm.assets import resolve_model
 
     return AutoTokenizer.from_pretrained(resolve_model("embedded:smollm2-135m"))
 

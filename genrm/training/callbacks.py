@@ -6,9 +6,10 @@ from typing import Any, Sequence
 
 from transformers import TrainerCallback
 
-from genrm.backends.base import Sampling
-from genrm.evaluation.judging import judge_records
+from genrm.backends.hf import HFBackend
 from genrm.data.record import PreferenceRecord
+from genrm.evaluation.judging import judge_records, summarize
+from genrm.judge.config import JudgeConfig
 
 
 def judge_live_model(model: Any, tokenizer: Any, records: Sequence[PreferenceRecord], *, style: str,
@@ -16,15 +17,12 @@ def judge_live_model(model: Any, tokenizer: Any, records: Sequence[PreferenceRec
                      accelerator: Any = None, desc: str = "eval") -> dict:
     """Greedy judgments of `records` by the model being trained (each rank judges its
     share; the items are gathered), scored by `judge_records`. Returns its summary."""
-    from genrm.backends.hf import HFBackend
-    from genrm.evaluation.judging import summarize
-
     rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator is not None else (0, 1)
     mine = list(records)[rank::world]
     backend = HFBackend(model_obj=model, tokenizer=tokenizer, batch_size=16)
-    report = judge_records(mine, backend, style=style, template=template,
-                           sampling=Sampling(max_new_tokens=max_new_tokens), matcher=matcher, top_k=top_k,
-                           progress=rank == 0, desc=desc)
+    sampling = JudgeConfig().sampling(max_new_tokens=max_new_tokens)  # greedy, as the trainer's eval steps judge
+    report = judge_records(mine, backend, style=style, template=template, sampling=sampling, matcher=matcher,
+                           top_k=top_k, progress=rank == 0, desc=desc)
     items = report.items
     calls = report.judge_calls
     if world > 1:

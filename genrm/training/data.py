@@ -6,8 +6,10 @@ never the record's `prompt` column alone. Its rows also carry what the rewards r
 `rejected` and `record_id`.
 
 The SFT target is the record's rationale units as a numbered list, most important
-first, then the boxed verdict for the record's placement; the judge prompt is the
-`prompt` and the target the `completion`, so TRL puts the loss on the assistant turn only.
+first, then the verdict for the record's placement in the judge's style
+(`genrm.judge.verdict.render_verdict`, so the parser reads what SFT teaches); the judge
+prompt is the `prompt` and the target the `completion`, so TRL puts the loss on the
+assistant turn only.
 """
 
 from __future__ import annotations
@@ -16,10 +18,13 @@ import os
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from genrm.config import RecipeError
-from genrm.evaluation.judging import judge_messages
+from genrm.config import RecipeError, load_recipe, to_dict
+from genrm.data.build import build
+from genrm.data.recipe import BuildRecipe
 from genrm.data.record import PreferenceRecord, read_jsonl
 from genrm.data.sides import render_units
+from genrm.evaluation.judging import judge_messages
+from genrm.judge.verdict import render_verdict
 from genrm.training.recipe import TrainRecipe
 
 
@@ -31,13 +36,12 @@ class TrainData:
 
 
 def judge_style(recipe: TrainRecipe) -> tuple[str, str | None]:
-    """(parser style, template path or None) for `judge.template`."""
-    t = recipe.judge.template
-    if t in ("rationale", "answer-tag"):
-        return t, None
-    if not os.path.isfile(t):
+    """(verdict style, template path or None) of the recipe's `judge` section. The trainer
+    takes a template file only (`judge.template: answer-tag`, a style name, means that style)."""
+    style, t = recipe.judge.style, recipe.judge.template
+    if t is not None and not os.path.isfile(t):
         raise RecipeError(f"judge.template {t!r} is neither 'rationale', 'answer-tag' nor an existing template file")
-    return "rationale", t
+    return style, t
 
 
 def _read_split(path: str, split: str, key: str) -> list[PreferenceRecord]:
@@ -53,9 +57,6 @@ def load_data(recipe: TrainRecipe) -> TrainData:
     d = recipe.data
     path = d.path
     if d.build is not None:
-        from genrm.data.build import BuildRecipe, build
-        from genrm.config import load_recipe, to_dict
-
         built = load_recipe([f"recipe={d.build}"], BuildRecipe)
         path = built.output_dir.replace("${name}", built.name)
         if not os.path.isfile(os.path.join(path, "train.jsonl")):
@@ -102,8 +103,7 @@ def sft_target(record: PreferenceRecord, style: str = "rationale") -> str | None
     if not units:
         return None
     reasons = "\n".join(f"{i}. {u}" for i, u in enumerate(units, 1))
-    verdict = f"\\boxed{{{record.label}}}" if style == "rationale" else f"<answer>{record.label}</answer>"
-    return f"{reasons}\n\n{verdict}"
+    return f"{reasons}\n\n{render_verdict(record.label, style)}"
 
 
 def sft_rows(records: Sequence[PreferenceRecord], recipe: TrainRecipe) -> list[dict[str, Any]]:

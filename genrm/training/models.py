@@ -5,11 +5,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from genrm.assets import resolve_model
 from genrm.training.recipe import TrainRecipe
 
 def model_path(ref: str) -> str:
-    from genrm.assets import resolve_model
-
     return resolve_model(ref)
 
 

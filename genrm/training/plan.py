@@ -17,6 +17,7 @@ from typing import Any
 
 from genrm.config import RecipeError
 from genrm.training import data as tdata
+from genrm.training.models import model_path
 from genrm.training.recipe import TrainRecipe
 
 
@@ -128,7 +129,6 @@ def count_parameters(recipe: TrainRecipe) -> int:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    from genrm.training.models import model_path
 
     cfg = AutoConfig.from_pretrained(model_path(recipe.model.ref), trust_remote_code=recipe.model.trust_remote_code)
     with torch.device("meta"):

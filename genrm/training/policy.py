@@ -16,8 +16,15 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from genrm.config import RecipeError, dump_recipe, load_recipe
-from genrm.rlhf.pairwise import JudgeConfig, StrategyConfig
+from genrm.assets import resolve_model
+from genrm.config import RecipeError, dump_recipe, load_recipe, to_dict
+from genrm.data.build import build
+from genrm.data.recipe import BuildRecipe
+from genrm.data.record import read_jsonl
+from genrm.judge.config import JudgeConfig
+from genrm.outputs import claim_output_dir
+from genrm.rlhf.pairwise import StrategyConfig
+from genrm.rlhf.trl import GenRMReward
 
 
 @dataclass
@@ -55,9 +62,6 @@ class PolicyGRPORecipe:
 def _records_file(data: PolicyData) -> str:
     path = data.path
     if data.build is not None:
-        from genrm.data.build import BuildRecipe, build
-        from genrm.config import to_dict
-
         built = load_recipe([f"recipe={data.build}"], BuildRecipe)
         path = built.output_dir
         if not os.path.isfile(os.path.join(path, f"{data.split}.jsonl")):
@@ -71,8 +75,6 @@ def _records_file(data: PolicyData) -> str:
 
 def prompt_rows(data: PolicyData) -> list[dict]:
     """GRPO rows: the record's prompt (chat messages) and its chosen response as `reference`."""
-    from genrm.data.record import read_jsonl
-
     rows = []
     for r in read_jsonl(_records_file(data)):
         rows.append({"prompt": r.prompt, "reference": r.chosen})
@@ -101,9 +103,6 @@ def train_policy(argv: list[str]) -> int:
     from datasets import Dataset
     from trl import GRPOTrainer
 
-    from genrm.rlhf.trl import GenRMReward
-    from genrm.assets import resolve_model
-    from genrm.outputs import claim_output_dir
 
     recipe = load_recipe(argv, PolicyGRPORecipe)
     state = PartialState()

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Optional
 
 from genrm.config import RecipeError
+from genrm.judge.config import EVALUATION_KEYS, SAMPLING_KEYS, JudgeConfig
+from genrm.reward.config import MatcherConfig, RewardConfig  # noqa: F401 - the reward section; both importable here
 
 
 @dataclass
@@ -30,29 +32,6 @@ class DataConfig:
     eval_split: str = "eval"
     max_train_records: Optional[int] = None
     max_eval_records: Optional[int] = None
-
-
-@dataclass
-class JudgeConfig:
-    template: str = "rationale"  # rationale | answer-tag | a .jinja path
-
-
-@dataclass
-class MatcherConfig:
-    kind: Literal["embedding", "lexical", "llm"] = "embedding"
-    options: dict[str, Any] = field(default_factory=dict)  # thresholds, device, model, max_retries ...
-    backend: Optional[dict[str, Any]] = None  # llm: a make_backend config, e.g. {kind: openai, base_url: ...}
-
-
-@dataclass
-class RewardConfig:
-    kind: Literal["hybrid", "outcome", "rationale", "weighted"] = "hybrid"
-    weights: list[float] = field(default_factory=lambda: [0.5, 0.5])  # weighted: (outcome, rationale)
-    outcome_scale: Literal["binary", "signed"] = "binary"
-    matcher: MatcherConfig = field(default_factory=MatcherConfig)
-    match_wrong_verdicts: bool = True
-    max_model_units: int = 10  # reasons matched per completion; the rest are ignored
-    defenses: Optional[dict[str, Any]] = None  # genrm.reward.defenses thresholds, or {enabled: false}
 
 
 @dataclass
@@ -143,6 +122,9 @@ class TrainRecipe:
     merge: bool = False  # LoRA: also write the merged full model as the final checkpoint
 
     def validate(self) -> None:
+        # The trainer judges with the model it trains; GRPO samples with grpo.*, eval steps with eval.*.
+        self.judge.refuse(("backend", *SAMPLING_KEYS, *EVALUATION_KEYS),
+                          "the trainer judges with the model it trains (sampling: grpo.* and eval.*)")
         if not self.sft.enabled and not self.grpo.enabled:
             raise RecipeError("sft.enabled and grpo.enabled are both false: nothing to train")
         if (self.data.path is None) == (self.data.build is None):

@@ -18,21 +18,30 @@ import os
 import time
 from typing import Any
 
-from genrm.reward.matching import make_matcher
-from genrm.reward.rewards import FormatReward, HybridReward, OutcomeReward, RationaleReward
+from genrm.reward.protocol import Matcher
+from genrm.reward.rewards import FormatReward, OutcomeReward, make_reward, matcher_from_config
 from genrm.training.recipe import TrainRecipe
 
 
 class TimedMatcher:
     """A matcher that counts its calls, matrices and seconds (delegates everything else)."""
 
-    def __init__(self, matcher: Any):
+    def __init__(self, matcher: Matcher):
         self.inner = matcher
         self.calls = self.matrices = 0
         self.seconds = 0.0
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
+
+    # Spelled out (not only through __getattr__) so that it is a `Matcher` to static checks too.
+    @property
+    def kind(self) -> str:
+        return self.inner.kind
+
+    @property
+    def is_async(self) -> bool:
+        return bool(getattr(self.inner, "is_async", False))
 
     def score_matrices(self, pairs, raise_errors: bool = True):
         t0 = time.perf_counter()
@@ -52,27 +61,6 @@ class TimedMatcher:
         self.calls += 1
         self.matrices += n
         self.seconds += time.perf_counter() - t0
-
-
-def build_matcher(recipe: TrainRecipe) -> Any:
-    m = recipe.reward.matcher
-    cfg: dict[str, Any] = {"kind": m.kind, **m.options}
-    if m.kind == "llm":
-        cfg["backend"] = dict(m.backend or {})
-    return make_matcher(cfg)
-
-
-def build_reward(recipe: TrainRecipe, style: str, matcher: Any = None) -> Any:
-    """The recipe's reward object (see genrm.reward.rewards)."""
-    r = recipe.reward
-    if r.kind == "outcome":
-        return OutcomeReward(style=style, scale=r.outcome_scale, name="outcome")
-    matcher = matcher if matcher is not None else build_matcher(recipe)
-    common = dict(style=style, max_model_units=r.max_model_units, defenses=r.defenses)
-    if r.kind == "rationale":
-        return RationaleReward(matcher, name="rationale", **common)
-    return HybridReward(matcher, mode="product" if r.kind == "hybrid" else "weighted", weights=tuple(r.weights),
-                        name=r.kind, match_wrong_verdicts=r.match_wrong_verdicts, **common)
 
 
 class _Side:
@@ -100,12 +88,13 @@ class _Side:
                 f.write(json.dumps({"step": step, "ids": sorted(set(ids))}) + "\n")
 
 
-def training_reward(recipe: TrainRecipe, style: str, rows_path: str | None = None, matcher: Any = None):
-    """The callable for `GRPOTrainer(reward_funcs=[...])` (async when the matcher is remote)."""
+def training_reward(recipe: TrainRecipe, style: str, rows_path: str | None = None, matcher: Matcher | None = None):
+    """The callable for `GRPOTrainer(reward_funcs=[...])` (async when the matcher is remote):
+    `genrm.reward.rewards.make_reward` on the recipe's reward, its matcher timed."""
     timed = None
     if recipe.reward.kind != "outcome":
-        timed = TimedMatcher(matcher if matcher is not None else build_matcher(recipe))
-    main = build_reward(recipe, style, timed)
+        timed = TimedMatcher(matcher if matcher is not None else matcher_from_config(recipe.reward.matcher))
+    main = make_reward(recipe.reward, style, timed)
     side = _Side(recipe, style, timed, rows_path)
 
     if inspect.iscoroutinefunction(main.__call__):

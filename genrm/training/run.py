@@ -21,9 +21,13 @@ import json
 import os
 from typing import Any
 
+from genrm.backends.hf import HFBackend
 from genrm.config import RecipeError, dump_recipe, load_recipe
+from genrm.evaluation.judging import judge_records
 from genrm.outputs import claim_output_dir
+from genrm.reward.rewards import matcher_from_config
 from genrm.training import data as tdata
+from genrm.training.models import load_tokenizer, model_path
 from genrm.training.plan import make_plan, preflight
 from genrm.training.recipe import TrainRecipe
 from genrm.training.stages import run_grpo, run_sft, stage_done
@@ -43,17 +47,13 @@ def setup_logging(recipe: TrainRecipe) -> None:
 
 def compare_models(recipe: TrainRecipe, evals: list, refs: dict[str, str], matcher: Any) -> dict[str, dict]:
     """Judge the eval split with each model (greedy) and return the summaries side by side."""
-    from genrm.backends.base import Sampling
-    from genrm.backends.hf import HFBackend
-    from genrm.evaluation.judging import judge_records
-
     style, template = tdata.judge_style(recipe)
     records = evals[: recipe.eval.max_records]
     out = {}
     for name, ref in refs.items():
         backend = HFBackend(model=ref, dtype="float32" if recipe.model.dtype == "auto" else recipe.model.dtype)
         report = judge_records(records, backend, style=style, template=template, matcher=matcher,
-                               sampling=Sampling(max_new_tokens=recipe.eval.max_new_tokens), top_k=recipe.eval.top_k,
+                               sampling=recipe.judge.sampling(max_new_tokens=recipe.eval.max_new_tokens), top_k=recipe.eval.top_k,
                                desc=f"judge eval split ({name})")
         out[name] = report.summary()
         del backend
@@ -81,8 +81,6 @@ def train(argv: list[str]) -> int:
     warnings = preflight(recipe, data, strict=not recipe.dry_run)
     tokenizer = None
     if recipe.dry_run:
-        from genrm.training.models import load_tokenizer
-
         tokenizer = load_tokenizer(recipe)
         plan = make_plan(recipe, data, tokenizer)
         print(plan.text())
@@ -97,13 +95,11 @@ def train(argv: list[str]) -> int:
     setup_logging(recipe)
     if _is_main():
         dump_recipe(recipe, os.path.join(out, "recipe.yaml"))
-        from genrm.training.models import load_tokenizer
 
         tokenizer = load_tokenizer(recipe)
         with open(os.path.join(out, "plan.json"), "w") as f:
             json.dump(make_plan(recipe, data, tokenizer).as_dict(), f, indent=2)
 
-    from genrm.training.models import model_path
 
     base = model_path(recipe.model.ref)
     ref = base
@@ -126,9 +122,7 @@ def train(argv: list[str]) -> int:
     elif _is_main():
         _copy_model(ref, out)
     if recipe.eval.compare_base and _is_main() and data.eval:
-        from genrm.training.rewards import build_matcher
-
-        matcher = build_matcher(recipe) if recipe.reward.matcher.kind != "llm" else None
+        matcher = matcher_from_config(recipe.reward.matcher) if recipe.reward.matcher.kind != "llm" else None
         results = compare_models(recipe, data.eval, {"base": base, "trained": out}, matcher)
         with open(os.path.join(out, "compare.json"), "w") as f:
             json.dump(results, f, indent=2)

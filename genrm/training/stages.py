@@ -7,11 +7,12 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from genrm.reward.rewards import matcher_from_config
 from genrm.training import data as tdata
 from genrm.training.callbacks import JudgeEvalCallback
 from genrm.training.models import load_tokenizer, model_init_kwargs, peft_config, save_final
 from genrm.training.recipe import TrainRecipe
-from genrm.training.rewards import build_matcher, rows_log_path, training_reward
+from genrm.training.rewards import rows_log_path, training_reward
 
 DONE = "DONE"  # marks a finished stage directory (resume skips it)
 
@@ -128,7 +129,7 @@ def run_grpo(recipe: TrainRecipe, train: list, evals: list, model_ref: str, stag
         callback = JudgeEvalCallback(
             evals[: recipe.eval.max_records], recipe.eval_steps, style=style, template=template,
             max_new_tokens=recipe.eval.max_new_tokens, top_k=recipe.eval.top_k,
-            matcher=getattr(reward, "matcher", None) or build_matcher(recipe),
+            matcher=getattr(reward, "matcher", None) or matcher_from_config(recipe.reward.matcher),
         )
         callbacks.append(callback)
     trainer = GRPOTrainer(model=model_ref, reward_funcs=[reward], args=grpo_args(recipe, stage_dir),

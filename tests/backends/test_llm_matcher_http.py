@@ -18,6 +18,7 @@ import pytest
 
 from genrm.backends.openai_http import OpenAIBackend
 from genrm.reward.matching import LLMMatcher, MatchError, make_matcher
+from genrm.reward.config import MatcherConfig, RewardConfig
 from genrm.reward.rewards import AsyncHybridReward, make_reward
 from genrm.testing import FakeOpenAIServer
 from tests.backends.conftest import NO_KEY_ENV
@@ -292,25 +293,17 @@ def run_in_daemon_loop(coro_fn):
 
 def test_hybrid_reward_over_http_as_trl_calls_it(serve):
     srv = serve(default=MetaJudgeServer(SOFT_TABLE), latency=0.02)
-    reward = make_reward(
-        {
-            "kind": "hybrid",
-            "matcher": {
-                "kind": "llm",
-                "max_retries": 1,
-                "backend": {
-                    "kind": "openai",
-                    "base_url": srv.url,
-                    "model": srv.model,
-                    "api_key_env": NO_KEY_ENV,
-                    "max_retries": 1,
-                    "backoff": 0.0,
-                    "timeout": 5.0,
-                    "concurrency": 4,
-                },
-            },
-        }
-    )
+    matcher = MatcherConfig(kind="llm", options={"max_retries": 1}, backend={
+        "kind": "openai",
+        "base_url": srv.url,
+        "model": srv.model,
+        "api_key_env": NO_KEY_ENV,
+        "max_retries": 1,
+        "backoff": 0.0,
+        "timeout": 5.0,
+        "concurrency": 4,
+    })
+    reward = make_reward(RewardConfig(kind="hybrid", matcher=matcher), "rationale")
     assert isinstance(reward, AsyncHybridReward) and asyncio.iscoroutinefunction(type(reward).__call__)
     assert reward.__name__ == "hybrid"
 
@@ -356,7 +349,7 @@ def test_hybrid_reward_sync_call_inside_asyncio_run(serve):
     """`await reward(...)` from user code's own asyncio.run also works (one-shot loop)."""
     srv = serve(default=MetaJudgeServer())
     backend = http_backend(srv)
-    reward = make_reward({"kind": "hybrid", "matcher": {"kind": "llm"}}, backend=backend)
+    reward = make_reward(RewardConfig(kind="hybrid"), "rationale", matcher=LLMMatcher(backend))
 
     async def main():
         return await reward(

@@ -121,7 +121,7 @@ def test_units_rule_keeps_human_origin():
     assert recs[0].rationale_origin == "human"
 
 
-# ---- bad input: tests/test_bad_inputs.py holds the table (exit code, one line, nothing written)
+# ---- bad input: tests/data/test_bad_inputs.py holds the table (exit code, one line, nothing written)
 
 
 def test_units_errors_when_rationales_exist(tmp_path):
@@ -167,7 +167,7 @@ def test_embedded_default_recipe_builds_offline(tmp_path):
 
 
 def test_shipped_recipes_read_genrm_shared_data_and_take_the_readme_override(monkeypatch, shared_data):
-    from genrm.data.build import BuildRecipe
+    from genrm.data.recipe import BuildRecipe
     from genrm.config import load_recipe
 
     monkeypatch.setenv("GENRM_SHARED_DATA", str(shared_data))

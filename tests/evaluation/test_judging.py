@@ -1,6 +1,7 @@
 import pytest
 
-from genrm.evaluation.judging import chosen_position_for, judge_records, summarize, vote
+from genrm.evaluation.judging import chosen_position_for, judge_records, summarize
+from genrm.judge.votes import vote
 from genrm.reward.matching import LexicalMatcher
 from genrm.data.record import PreferenceRecord, user_prompt
 

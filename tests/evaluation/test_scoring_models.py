@@ -20,12 +20,12 @@ def test_shared_prompt_loglikelihood_equals_one_at_a_time(backend, shared_data):
     pairs = [(it.prompt, o) for it in items for o in dict.fromkeys(x for p in it.pairs for x in (p.chosen, p.rejected))]
     pairs.append(("a raw string prompt", " and its continuation"))
     calls = []
-    orig = backend._prefix_kv
-    backend._prefix_kv = lambda p: (calls.append(len(p)), orig(p))[1]
+    orig = backend.prefix_kv
+    backend.prefix_kv = lambda p: (calls.append(len(p)), orig(p))[1]
     try:
         batched = backend.loglikelihood_batch(pairs)
     finally:
-        backend._prefix_kv = orig
+        backend.prefix_kv = orig
     single = [backend.loglikelihood(p, r) for p, r in pairs]
     assert len(pairs) == 37 and max(abs(a - b) for a, b in zip(batched, single)) < 1e-3
     assert calls and min(calls) >= backend.min_shared_prefix  # prompts sharing a context ran it once

@@ -7,12 +7,15 @@ from hypothesis import strategies as st
 from genrm.judge.verdict import (
     BOXED_LABELS,
     EOT_TOKENS,
+    STYLES,
+    TAG_LABELS,
     Verdict,
     extract_reasons,
     flip_label,
     flip_verdict,
     label_winner,
     parse_verdict,
+    render_verdict,
     verdict_to_label,
 )
 
@@ -403,3 +406,41 @@ def test_verdict_to_label_and_label_winner():
     ]
     with pytest.raises(ValueError, match="unknown preference label"):
         label_winner("chosen")
+
+
+# -- rendering: the inverse of parsing ------------------------------------------------
+
+LABELS = {"rationale": BOXED_LABELS, "answer-tag": TAG_LABELS}
+WINNERS = {"A>>B": "A", "A>B": "A", "A=B": "tie", "B>A": "B", "B>>A": "B",
+           "[[A]]": "A", "[[B]]": "B", "[[C]]": "tie", "[[TIE]]": "tie"}
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_render_then_parse_gives_every_label_of_the_style_back(style):
+    for label in LABELS[style]:
+        text = render_verdict(label, style)
+        v = parse_verdict(text, style)
+        assert v.valid and v.raw == label and v.winner == WINNERS[label], (label, text, v.error)
+        # After reasons and before an end-of-turn token, as a judge writes it.
+        v = parse_verdict(f"1. Response A cites the law.\n2. It is shorter.\n\n{text}<|im_end|>", style)
+        assert v.raw == label and v.reasons == ["Response A cites the law.", "It is shorter."]
+        # Parse, render again: the same text (the canonical form).
+        assert render_verdict(parse_verdict(text, style).raw, style) == text
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_labels_of_the_other_style_and_winners_render_as_the_plain_form(style):
+    for label in (*BOXED_LABELS, *TAG_LABELS, "A", "B", "tie", " a > b ", "[[tie]]"):
+        v = parse_verdict(render_verdict(label, style), style)
+        assert v.valid and v.winner == label_winner(label), label
+    assert render_verdict("A>B", "answer-tag") == "<answer>[[A]]</answer>"  # what the template asks for
+    assert render_verdict("A=B", "answer-tag") == "<answer>[[C]]</answer>"
+    assert render_verdict("[[B]]") == "\\boxed{B>A}" and render_verdict("tie") == "\\boxed{A=B}"
+
+
+def test_render_refuses_what_is_no_verdict():
+    for bad in ("invalid", "A>>>B", "chosen", ""):
+        with pytest.raises(ValueError):
+            render_verdict(bad)
+    with pytest.raises(ValueError, match="unknown judge style"):
+        render_verdict("A>B", "pointwise")

@@ -5,7 +5,8 @@ import types
 import pytest
 from trl.trainer.utils import get_callable_name, is_async_callable
 
-from genrm.reward.matching import LexicalMatcher, LLMMatcher
+from genrm.reward.config import MatcherConfig, RewardConfig
+from genrm.reward.matching import EmbeddingMatcher, LexicalMatcher, LLMMatcher
 from genrm.reward.rewards import (
     AsyncHybridReward,
     AsyncRationaleReward,
@@ -13,8 +14,8 @@ from genrm.reward.rewards import (
     HybridReward,
     OutcomeReward,
     RationaleReward,
-    completion_text,
     make_reward,
+    matcher_from_config,
 )
 
 UNITS = ["Response A gives the correct year 1969 for the landing", "Response B invents a quote from Armstrong"]
@@ -36,13 +37,6 @@ def call(reward, completions, labels=None, units=None, **extra):
     n = len(completions)
     kwargs = {"label": labels or ["A>B"] * n, "rationale_units": units if units is not None else [UNITS] * n}
     return reward(prompts=[[{"role": "user", "content": "When was the moon landing?"}]] * n, completions=completions, **kwargs, **extra)
-
-
-def test_completion_text_forms():
-    assert completion_text("x") == "x"
-    assert completion_text([{"role": "assistant", "content": "hi"}]) == "hi"
-    assert completion_text({"role": "assistant", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}) == "ab"
-    assert completion_text(None) is None
 
 
 def test_outcome_binary_and_signed():
@@ -196,15 +190,38 @@ def test_metajudge_failure_gives_none_and_is_counted_never_zero():
     assert h.last_metrics["match_failures"] == 2 and h.stats["match_failures"] == 2
 
 
-def test_make_reward_factory():
-    assert isinstance(make_reward({"kind": "outcome", "scale": "signed"}), OutcomeReward)
-    assert isinstance(make_reward({"kind": "format", "style": "answer-tag"}), FormatReward)
-    h = make_reward({"kind": "hybrid", "mode": "weighted", "weights": [0.2, 0.8], "matcher": {"kind": "lexical"}})
-    assert isinstance(h, HybridReward) and h.weights == (0.2, 0.8) and isinstance(h.matcher, LexicalMatcher)
-    r = make_reward({"kind": "rationale", "top_k": 5, "matcher": {"kind": "llm"}}, backend=AsyncMetaJudge())
-    assert isinstance(r, AsyncRationaleReward) and r.top_k == 5
-    with pytest.raises(ValueError, match="unknown reward kind"):
-        make_reward({"kind": "length"})
+def test_make_reward_builds_each_kind_of_the_recipe():
+    lexical = RewardConfig(matcher=MatcherConfig(kind="lexical"))
+    o = make_reward(RewardConfig(kind="outcome", outcome_scale="signed"), "answer-tag")
+    assert type(o) is OutcomeReward and o.scale == "signed" and o.style == "answer-tag" and o.__name__ == "outcome"
+    h = make_reward(lexical, "rationale")  # hybrid: the product, named after its kind
+    assert type(h) is HybridReward and h.mode == "product" and h.__name__ == "hybrid"
+    assert isinstance(h.matcher, LexicalMatcher) and h.match_wrong_verdicts and h.max_model_units == 10
+    w = make_reward(RewardConfig(kind="weighted", weights=[0.2, 0.8], matcher=MatcherConfig(kind="lexical"),
+                                 match_wrong_verdicts=False, max_model_units=3), "rationale")
+    assert w.mode == "weighted" and w.weights == (0.2, 0.8) and w.__name__ == "weighted"
+    assert w.max_model_units == 3 and not w.match_wrong_verdicts
+    r = make_reward(RewardConfig(kind="rationale", defenses={"stance": False}), "rationale",
+                    matcher=LLMMatcher(AsyncMetaJudge()))  # a given matcher wins over cfg.matcher
+    assert isinstance(r, AsyncRationaleReward) and r.defenses.stance is False and r.__name__ == "rationale"
+    assert call(h, [GOOD_A, GOOD_REASONS_WRONG_VERDICT]) == [pytest.approx(1.0), 0.0]
+    with pytest.raises(ValueError, match="unknown reward kind 'length'"):
+        make_reward(RewardConfig(kind="length"), "rationale")  # type: ignore[arg-type]
+
+
+def test_matcher_from_config_passes_options_and_the_backend():
+    m = matcher_from_config(MatcherConfig(kind="lexical", options={"thresholds": [0.1, 0.2, 0.3, 0.4]}))
+    assert isinstance(m, LexicalMatcher) and list(m.thresholds) == [0.1, 0.2, 0.3, 0.4]
+    e = matcher_from_config(MatcherConfig(options={"cache_size": 7}))  # embedding by default; loads lazily
+    assert isinstance(e, EmbeddingMatcher) and e.cache_size == 7 and e._model is None
+    judge = AsyncMetaJudge()
+    llm = matcher_from_config(MatcherConfig(kind="llm", options={"max_retries": 5}), backend=judge)
+    assert isinstance(llm, LLMMatcher) and llm.backend is judge and llm.max_retries == 5
+    built = matcher_from_config(MatcherConfig(kind="llm", backend={"kind": "openai", "base_url": "http://127.0.0.1:9/v1",
+                                                                   "model": "m"}))
+    assert type(built.backend).__name__ == "OpenAIBackend" and built.is_async
+    with pytest.raises(ValueError, match="needs a backend"):
+        matcher_from_config(MatcherConfig(kind="llm"))
 
 
 def test_rationale_units_as_json_string_and_bad_string():

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from genrm.reward.matching import LexicalMatcher, LLMMatcher
-from genrm.reward.rewards import HybridReward, make_reward
+from genrm.reward.config import RewardConfig
+from genrm.reward.rewards import HybridReward, RationaleReward, make_reward
 from genrm.reward.scoring import RationaleItem, ascore_rationales, score_rationales
 
 UNITS = ["{chosen} gives the correct year 1969 for the landing", "{rejected} invents a quote from Armstrong"]
@@ -99,7 +100,7 @@ class CountingMetaJudge:
 def test_the_metajudge_is_asked_about_at_most_max_model_units_reasons():
     backend = CountingMetaJudge()
     many = "\n".join(f"- {r}." for r in distinct_reasons(2000))
-    reward = make_reward({"kind": "hybrid", "matcher": {"kind": "llm"}, "max_model_units": 6}, backend=backend)
+    reward = make_reward(RewardConfig(max_model_units=6), "rationale", matcher=LLMMatcher(backend))
     out = asyncio.run(reward(prompts=["q"], completions=[many + "\n\\boxed{A>B}"], label=["A>B"],
                              rationale_units=[UNITS], chosen_position=["A"]))
     assert out == [0.0] and backend.listed == [6]  # not 2,000 reasons, not 128,000 new tokens
@@ -123,8 +124,7 @@ def test_rewards_take_the_placement_from_chosen_position_or_the_label():
         reward(**kw, label=["B>A"], chosen_position=["left"])
     with pytest.raises(ValueError, match="3 values for 1"):
         reward(**kw, label=["B>A"], chosen_position=["B", "A", "A"])
-    only = make_reward({"kind": "hybrid", "mode": "rationale_only", "matcher": {"kind": "lexical"}})
+    only = HybridReward(LexicalMatcher(), mode="rationale_only")
     with pytest.raises(ValueError, match="side-neutral"):
         only(**kw)  # no placement at all: side-neutral units cannot be read
-    assert make_reward({"kind": "rationale", "defenses": {"stance": False}, "matcher": {"kind": "lexical"}}
-                       ).defenses.stance is False
+    assert RationaleReward(LexicalMatcher(), defenses={"stance": False}).defenses.stance is False

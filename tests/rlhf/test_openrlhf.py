@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 import genrm.rlhf.openrlhf as adapter
-from genrm.rlhf.openrlhf import ProtocolError, parse_request, prompt_messages, recover_response
+from genrm.rlhf.openrlhf_protocol import ProtocolError, parse_request, prompt_messages, recover_response
 from genrm.testing import FakeOpenAIServer
 from genrm.testing.scripted_backend import ScriptedBackend
 from genrm.testing.serve_process import ServerProcess

@@ -9,7 +9,7 @@ from scipy.special import expit
 from scipy.stats import spearmanr
 
 from genrm.rlhf.pairwise import Group, PairJudge, score_groups
-from genrm.rlhf.scalarize import REF, Comparison, bradley_terry, make_strategy, outcome
+from genrm.rlhf.scalarize import REF, Pairing, bradley_terry, make_strategy, outcome
 from genrm.testing.scripted_backend import ScriptedBackend, by_number
 from genrm.judge.verdict import parse_verdict
 
@@ -162,9 +162,9 @@ def test_many_groups_go_to_the_backend_as_one_batch():
 def test_comparisons_are_both_orders_of_each_pair():
     cs = make_strategy("round_robin").comparisons(3)
     assert Counter(frozenset((c.a, c.b)) for c in cs) == {frozenset(p): 2 for p in [(0, 1), (0, 2), (1, 2)]}
-    assert Comparison(0, 1) in cs and Comparison(1, 0) in cs
-    assert make_strategy("reference").comparisons(2) == [Comparison(0, REF), Comparison(REF, 0),
-                                                         Comparison(1, REF), Comparison(REF, 1)]
+    assert Pairing(0, 1) in cs and Pairing(1, 0) in cs
+    assert make_strategy("reference").comparisons(2) == [Pairing(0, REF), Pairing(REF, 0),
+                                                         Pairing(1, REF), Pairing(REF, 1)]
 
 
 def test_answer_tag_style_round_trip():

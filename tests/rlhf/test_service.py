@@ -7,7 +7,7 @@ import pytest
 
 from genrm.config import RecipeError, from_dict
 from genrm.rlhf.pairwise import Group, PairJudge
-from genrm.rlhf.service import RewardConfig, RewardService, ServiceThread, build_service
+from genrm.rlhf.service import RewardService, ServiceConfig, ServiceThread, build_service, load_service_config
 from genrm.rlhf.scalarize import make_strategy
 from genrm.testing.scripted_backend import ScriptedBackend
 
@@ -114,7 +114,7 @@ def test_backend_errors_reach_the_callers_and_the_worker_survives():
 
 def test_service_thread_batches_calls_from_plain_threads():
     backend = ScriptedBackend(call_latency=0.05)
-    thread = ServiceThread(lambda: build_service(RewardConfig(), backend))
+    thread = ServiceThread(lambda: build_service(ServiceConfig(), backend))
     out = [None] * 12
 
     def call(k):
@@ -130,12 +130,47 @@ def test_service_thread_batches_calls_from_plain_threads():
     assert backend.batches < 12
 
 
-def test_reward_config_is_checked_like_a_recipe():
-    cfg = from_dict(RewardConfig, {"strategy": {"name": "bradley_terry"}, "batching": {"group_size": 4}})
+def test_service_config_is_checked_like_a_recipe():
+    cfg = from_dict(ServiceConfig, {"strategy": {"name": "bradley_terry"}, "batching": {"group_size": 4}})
     assert cfg.strategy.name == "bradley_terry" and cfg.batching.group_size == 4
     with pytest.raises(RecipeError, match="did you mean 'batching.max_wait_ms'"):
-        from_dict(RewardConfig, {"batching": {"max_wait": 3}})
+        from_dict(ServiceConfig, {"batching": {"max_wait": 3}})
     with pytest.raises(RecipeError, match="max_batch"):
-        from_dict(RewardConfig, {"batching": {"max_batch": 0}})
+        from_dict(ServiceConfig, {"batching": {"max_batch": 0}})
     with pytest.raises(ValueError, match="group_size must be >= 2"):
         RewardService(PairJudge(ScriptedBackend()), make_strategy("round_robin"), group_size=1)
+
+
+def test_load_service_config_from_a_file_a_dict_and_arguments(tmp_path):
+    assert load_service_config() == ServiceConfig()  # nothing given: the defaults
+    path = tmp_path / "reward.yaml"
+    path.write_text("judge:\n  backend: {kind: hf, model: my/genrm, device: cpu}\n  max_new_tokens: 64\n"
+                    "strategy: {name: round_robin}\nbatching: {group_size: 4}\n")
+    cfg = load_service_config(path)
+    assert cfg.judge.backend == {"kind": "hf", "model": "my/genrm", "device": "cpu"} and cfg.judge.max_new_tokens == 64
+    assert cfg.strategy.name == "round_robin" and cfg.batching.group_size == 4
+    # A dict is laid over the file one section deep: the file's other keys stay, a key given
+    # replaces the file's whole value (the hf backend's `device` does not leak into openai).
+    over = load_service_config(str(path), {"judge": {"backend": {"kind": "openai", "base_url": "http://h/v1", "model": "g"}},
+                                           "strategy": {"name": "reference"}})
+    assert over.judge.backend == {"kind": "openai", "base_url": "http://h/v1", "model": "g"}
+    assert over.judge.max_new_tokens == 64 and over.strategy.name == "reference" and over.batching.group_size == 4
+    assert load_service_config(data={"strategy": {"name": "bradley_terry"}}).strategy.name == "bradley_terry"
+    # `genrm serve`'s arguments: recipe=<file> and typed key=value overrides.
+    cli = load_service_config(argv=[f"recipe={path}", "batching.max_batch=8", "judge.max_new_tokens=32"])
+    assert cli.batching.max_batch == 8 and cli.judge.max_new_tokens == 32 and cli.strategy.name == "round_robin"
+
+
+def test_load_service_config_is_strict_wherever_the_key_comes_from(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("strategy: {name: round_robin, rounds_: 2}\n")
+    with pytest.raises(RecipeError, match="unknown key 'strategy.rounds_' \\(did you mean 'strategy.rounds'\\?\\)"):
+        load_service_config(path)
+    with pytest.raises(RecipeError, match="unknown key 'judge.max_tokens'"):
+        load_service_config(data={"judge": {"max_tokens": 3}})
+    with pytest.raises(RecipeError, match="key 'batching.group_size' must be an int"):
+        load_service_config(data={"batching": {"group_size": "four"}})
+    with pytest.raises(RecipeError, match="recipe not found"):
+        load_service_config(tmp_path / "missing.yaml")
+    with pytest.raises(RecipeError, match="batching.max_batch and batching.workers must be >= 1"):
+        load_service_config(argv=["batching.max_batch=0"])  # validate() runs

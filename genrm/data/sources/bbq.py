@@ -33,7 +33,7 @@ from genrm.data.sources.bbq_groups import (  # noqa: F401  (public API of this s
     ROLE_STEREO,
     ROLE_UNKNOWN,
     UNKNOWN,
-    Group,
+    GroupFacets,
     biased_index,
     find_target,
     is_stereotyped,

@@ -46,7 +46,7 @@ _CORE_SYNONYMS = {
 }
 
 
-class Group(NamedTuple):
+class GroupFacets(NamedTuple):
     """A BBQ group string split into facets; empty string = facet not stated."""
 
     ses: str
@@ -59,7 +59,7 @@ class Group(NamedTuple):
 
 
 @lru_cache(maxsize=4096)
-def parse_group(raw: str) -> Group:
+def parse_group(raw: str) -> GroupFacets:
     """Facets of an answer_info group or a stereotyped_groups entry.
 
     Compound codes put SES and gender first: "lowSES-F-Black" -> (lowses, '', f, black);
@@ -68,11 +68,11 @@ def parse_group(raw: str) -> Group:
     s = " ".join(raw.strip().lower().split())
     if s in _TRANS:
         t, g = _TRANS[s]
-        return Group("", t, g, "")
+        return GroupFacets("", t, g, "")
     if s in _SES:
-        return Group(_SES[s], "", "", "")
+        return GroupFacets(_SES[s], "", "", "")
     if s in _GENDER:
-        return Group("", "", _GENDER[s], "")
+        return GroupFacets("", "", _GENDER[s], "")
     ses = gender = ""
     parts = s.split("-")
     while len(parts) > 1:
@@ -94,7 +94,7 @@ def parse_group(raw: str) -> Group:
     elif core in _SES:
         ses, core = ses or _SES[core], ""
     core = _CORE_SYNONYMS.get(core, core)
-    return Group(ses, trans, gender, core)
+    return GroupFacets(ses, trans, gender, core)
 
 
 @lru_cache(maxsize=4096)
@@ -104,7 +104,7 @@ def normalize_group(raw: str) -> str:
     return parse_group(raw).canonical()
 
 
-def _entry_matches(entry: Group, answer: Group) -> bool:
+def _entry_matches(entry: GroupFacets, answer: GroupFacets) -> bool:
     """A stereotyped-group entry names an answer when every facet the entry states agrees."""
     stated = False
     for e, a in zip(entry, answer):
@@ -116,9 +116,9 @@ def _entry_matches(entry: Group, answer: Group) -> bool:
 
 
 @lru_cache(maxsize=4096)
-def _entries(stereotyped_groups: tuple[str, ...]) -> tuple[tuple[Group, str], ...]:
+def _entries(stereotyped_groups: tuple[str, ...]) -> tuple[tuple[GroupFacets, str], ...]:
     """Distinct parsed entries, each with the first raw string that gave it."""
-    out: dict[Group, str] = {}
+    out: dict[GroupFacets, str] = {}
     for g in stereotyped_groups:
         p = parse_group(g)
         if p.canonical() and p not in out:
@@ -128,7 +128,7 @@ def _entries(stereotyped_groups: tuple[str, ...]) -> tuple[tuple[Group, str], ..
 
 def _matching_entries(
     answer_group: str, stereotyped_groups: tuple[str, ...], category: str, answer_text: str
-) -> list[tuple[Group, str]]:
+) -> list[tuple[GroupFacets, str]]:
     """The stereotyped-group entries (parsed, raw) that name this answer.
 
     Nationality answers carry a region as group ("ArabStates") and the country in
@@ -223,7 +223,7 @@ def _core_text(raw: str) -> str:
     return "-".join(parts).strip()
 
 
-def _phrase(facets: Group, core_text: str) -> str | None:
+def _phrase(facets: GroupFacets, core_text: str) -> str | None:
     """A noun phrase for the facets ("Black women with low SES"), None when the core is a code."""
     noun = {"f": "women", "m": "men"}.get(facets.gender, "people")
     if facets.trans:
@@ -266,6 +266,6 @@ def _entries_phrase(
     hits = _matching_entries(answer_group, stereotyped_groups, category, answer_text)
     if not hits:  # named by the option's own group string
         hits = [(parse_group(answer_group), answer_group)]
-    merged = Group(*(next((e[k] for e, _ in hits if e[k]), "") for k in range(4)))
+    merged = GroupFacets(*(next((e[k] for e, _ in hits if e[k]), "") for k in range(4)))
     core_raw = next((_core_text(raw) for e, raw in hits if e.core), "")
     return _phrase(merged, core_raw)

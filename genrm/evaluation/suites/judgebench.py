@@ -16,12 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Optional, Sequence
 
-from genrm.evaluation.arith import pct
-from genrm.evaluation.suites.common import is_won
-from genrm.data.rows import DataError, load_rows, require_text
 from genrm.data.record import user_prompt
+from genrm.data.rows import DataError, load_rows, require_text
 from genrm.data.sources.judgebench import CATEGORIES, HUB_ID, category
+from genrm.evaluation.models import Comparison
+from genrm.evaluation.suites.common import is_won
 from genrm.judge.verdict import flip_label
+from genrm.judge.votes import pct
 
 NAME = "judgebench"
 LABELS = ("A>B", "B>A")
@@ -110,8 +111,6 @@ def load_items(data: Any, limit: Optional[int]) -> list[Pair]:
 
 def comparisons(pair: Pair, seed: int) -> list:
     """One comparison, placed as published (game 1 shows response_A first)."""
-    from genrm.evaluation.models import Comparison
-
     chosen_pos = "A" if pair.label == "A>B" else "B"
     chosen, rejected = (pair.response_a, pair.response_b) if chosen_pos == "A" else (pair.response_b, pair.response_a)
     return [Comparison(id=pair.id, prompt=user_prompt(pair.question), chosen=chosen, rejected=rejected,

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from typing import Any, Optional, Sequence
 
-from genrm.evaluation.arith import mean, pct
-from genrm.evaluation.suites.common import is_won, placement
+from genrm.data.record import PreferenceRecord, human_units
 from genrm.data.rows import DataError
-from genrm.data.record import PreferenceRecord
-from genrm.reward.rewards import human_units
+from genrm.data.sources import get_source
+from genrm.evaluation.models import Comparison
+from genrm.evaluation.suites.common import is_won, placement, read_built
+from genrm.judge.votes import mean, pct
 
 NAME = "rationale"
 
@@ -24,9 +25,6 @@ NAME = "rationale"
 def load_items(data: Any, limit: Optional[int]) -> list[PreferenceRecord]:
     """Records whose units come from one of `data.origins` (human by default; others are
     skipped), from the built `data.records` when given, else from the configured source."""
-    from genrm.evaluation.suites.common import read_built
-    from genrm.data.sources import get_source
-
     if data.records:
         inputs = [recs for _, recs in read_built(data.records)]
         where = ", ".join(data.records)
@@ -48,8 +46,6 @@ def load_items(data: Any, limit: Optional[int]) -> list[PreferenceRecord]:
 
 
 def comparisons(rec: PreferenceRecord, seed: int) -> list:
-    from genrm.evaluation.models import Comparison
-
     return [Comparison(id=rec.id, prompt=rec.prompt, chosen=rec.chosen, rejected=rec.rejected,
                        chosen_position=placement(seed, rec.id), source=rec.source, domain=rec.domain,
                        rationale_units=list(rec.rationale_units))]

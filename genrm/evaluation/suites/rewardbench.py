@@ -20,10 +20,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
-from genrm.evaluation.arith import mean
-from genrm.evaluation.suites.common import placement, votes
-from genrm.data.rows import DataError, load_rows, require, require_text
 from genrm.data.record import user_prompt
+from genrm.data.rows import DataError, load_rows, require, require_text
+from genrm.evaluation.models import Comparison
+from genrm.evaluation.suites.common import placement, votes
+from genrm.judge.votes import mean
 
 NAME = "rewardbench"
 HUB_ID = "allenai/reward-bench"
@@ -130,8 +131,6 @@ def load_items(data: Any, limit: Optional[int]) -> list[Row]:
 
 
 def comparisons(row: Row, seed: int) -> list:
-    from genrm.evaluation.models import Comparison
-
     return [Comparison(id=row.id, prompt=user_prompt(row.prompt), chosen=row.chosen, rejected=row.rejected,
                        chosen_position=placement(seed, row.id), source=NAME)]
 

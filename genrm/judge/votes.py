@@ -1,4 +1,5 @@
-"""Small arithmetic shared by the suites: votes, percentages, means.
+"""Votes of judgments and the small arithmetic on them, shared by the evaluation suites,
+the judging of records and the rewards' metrics: votes, percentages, means.
 
 A *vote* is one judgment of a comparison seen from the chosen response: +1 when
 the judge prefers the chosen response, -1 the rejected one, 0 a tie or an
@@ -8,6 +9,14 @@ invalid verdict. A comparison is *won* when its votes sum above 0.
 from __future__ import annotations
 
 from typing import Iterable, Optional, Sequence
+
+
+def vote(winner: str, chosen_position: str) -> int:
+    """The vote of a judgment: +1 when the judge picked the chosen response (shown at
+    `chosen_position`), -1 the rejected one, 0 a tie or an invalid verdict."""
+    if winner not in ("A", "B"):
+        return 0
+    return 1 if winner == chosen_position else -1
 
 
 def score_vote(chosen: float, rejected: float) -> int:
