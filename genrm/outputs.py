@@ -78,10 +78,7 @@ def write_json(path: str, obj: Any) -> None:
 
 def write_marker(path: str, kind: str, extra: dict | None = None) -> None:
     info = {"kind": kind, "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "pid": os.getpid(), **(extra or {})}
-    with open(os.path.join(path, MARKER), "w", encoding="utf-8") as f:
-        json.dump(info, f, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
+    write_json(os.path.join(path, MARKER), info)
 
 
 def _check_empty_path(path: str) -> None:

@@ -86,7 +86,6 @@ class HFBackend(HFModel):
                     out[r] = text
         return out
 
-
     def _prefill_plain(self, prompts: list[list[int]]):
         """One forward pass into transformers' own cache (sliding-window and hybrid models)."""
         ids, mask, pos = self.left_pad(prompts)

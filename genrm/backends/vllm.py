@@ -118,7 +118,6 @@ class VLLMBackend:
         else:
             from vllm import LLM
 
-
             self.model_ref = model
             self.llm = LLM(
                 model=resolve_model(model), dtype=dtype, tensor_parallel_size=tensor_parallel_size,

@@ -13,7 +13,9 @@ All scores are percentages (0-100) except BBQ's s_DIS and s_AMB (-100..100).
 from __future__ import annotations
 
 import ast
+import json
 import numbers
+import os
 from typing import Any, Iterator, Optional
 
 from genrm.data.rows import DataError, load_rows, require, require_text
@@ -148,10 +150,6 @@ def rescore(input: str, format: str, bbq_dir: Optional[str] = None) -> dict[str,
 def write_outputs(summary: dict[str, Any], format: str, output_dir: str) -> dict[str, Any]:
     """Report files for a rescore: the full report for `genrm` results, else summary.json and
     a Markdown table of the printed numbers."""
-    import json
-    import os
-
-
     kind = "eval" if marker_kind(output_dir) == "eval" else "rescore"
     claim_output_dir(output_dir, kind, resume=True)
     if format == "genrm":

@@ -138,7 +138,6 @@ class EmbeddingMatcher:
         if self._model is None:
             from sentence_transformers import SentenceTransformer
 
-
             self._model = SentenceTransformer(resolve_embedding_model(self.model_ref), device=self.device)
         return self._model
 

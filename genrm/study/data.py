@@ -113,7 +113,6 @@ def select_bbq(pool: list[PreferenceRecord], n: int, seed: int) -> list[Preferen
 def _judge_prompt_lengths(records: list[PreferenceRecord], recipe: StudyRecipe) -> list[int]:
     from transformers import AutoTokenizer
 
-
     style, template = recipe.judge_style()
     tok = AutoTokenizer.from_pretrained(resolve_model(recipe.model))
     return tdata.prompt_lengths([{"prompt": judge_messages(r, r.chosen_position, style, template)} for r in records], tok)

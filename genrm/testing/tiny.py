@@ -13,7 +13,6 @@ from genrm.assets import resolve_model
 def smollm2_tokenizer() -> Any:
     from transformers import AutoTokenizer
 
-
     return AutoTokenizer.from_pretrained(resolve_model("embedded:smollm2-135m"))
 
 

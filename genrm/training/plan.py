@@ -129,7 +129,6 @@ def count_parameters(recipe: TrainRecipe) -> int:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
-
     cfg = AutoConfig.from_pretrained(model_path(recipe.model.ref), trust_remote_code=recipe.model.trust_remote_code)
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(cfg, trust_remote_code=recipe.model.trust_remote_code)

@@ -103,7 +103,6 @@ def train_policy(argv: list[str]) -> int:
     from datasets import Dataset
     from trl import GRPOTrainer
 
-
     recipe = load_recipe(argv, PolicyGRPORecipe)
     state = PartialState()
     out = recipe.output_dir

@@ -100,7 +100,6 @@ def train(argv: list[str]) -> int:
         with open(os.path.join(out, "plan.json"), "w") as f:
             json.dump(make_plan(recipe, data, tokenizer).as_dict(), f, indent=2)
 
-
     base = model_path(recipe.model.ref)
     ref = base
     sft_dir, grpo_dir = os.path.join(out, "sft"), os.path.join(out, "grpo")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from typing import Iterable, Iterator, Optional, Sequence
 
 from genrm.data.record import PreferenceRecord, from_dataset, read_jsonl
@@ -34,9 +35,6 @@ def first_error(results: Sequence[dict]) -> Optional[str]:
 def read_built(paths: Iterable[str]) -> Iterator[tuple[str, Iterable[PreferenceRecord]]]:
     """(path, records) per built input: a JSONL file, or a `save_to_disk` directory from
     data_prep/build.py (its `eval` split when it has splits)."""
-    import os
-
-
     for path in paths:
         if os.path.isdir(path):
             import datasets
