@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Optional
 
 from genrm.config import RecipeError
+from genrm.data.record import LABEL_KINDS
 from genrm.judge.config import EVALUATION_KEYS, SAMPLING_KEYS, JudgeConfig
 from genrm.reward.config import MatcherConfig, RewardConfig  # noqa: F401 - the reward section; both importable here
 
@@ -32,6 +33,9 @@ class DataConfig:
     eval_split: str = "eval"
     max_train_records: Optional[int] = None
     max_eval_records: Optional[int] = None
+    # Keep only records of these label kinds (gold, directional, ...), before the max_* caps;
+    # None keeps all. Directional pairs have no right answer to learn (see README).
+    label_kinds: Optional[list[str]] = None
 
 
 @dataclass
@@ -45,6 +49,10 @@ class SFTConfig:
     max_length: int = 2048
     max_records: Optional[int] = None
     warmup_steps: float = 0.0  # steps, or a fraction of all steps when below 1
+    # Each record in both placements (chosen as A and as B, the verdict and units rendered
+    # for each), so that a constant-position verdict earns nothing. Doubles the examples.
+    both_orders: bool = False
+    max_units: Optional[int] = None  # keep the first N units of each target (None: all)
 
 
 @dataclass
@@ -69,6 +77,7 @@ class GRPOConfig:
     scale_rewards: Literal["group", "batch", "none"] = "group"
     mask_truncated_completions: bool = False
     log_completions: bool = True
+    both_orders: bool = False  # each record's prompt in both placements (see sft.both_orders)
 
 
 @dataclass
@@ -156,5 +165,10 @@ class TrainRecipe:
                 raise RecipeError(f"{key} must be >= 1, got {v}")
         if self.eval_steps < 0:
             raise RecipeError(f"eval_steps must be >= 0, got {self.eval_steps}")
+        bad = [k for k in self.data.label_kinds or () if k not in LABEL_KINDS]
+        if bad or self.data.label_kinds == []:
+            raise RecipeError(f"key 'data.label_kinds' must list some of {', '.join(LABEL_KINDS)}, got {self.data.label_kinds}")
+        if self.sft.max_units is not None and self.sft.max_units < 1:
+            raise RecipeError(f"key 'sft.max_units' must be >= 1 or null, got {self.sft.max_units}")
         if self.precision == "fp16" and self.model.dtype == "bfloat16":
             raise RecipeError("precision=fp16 with model.dtype=bfloat16: pick one half precision")
