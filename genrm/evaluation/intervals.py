@@ -48,8 +48,26 @@ class Bootstrap:
         for start in range(0, self.resamples, step):
             idx = rng.integers(0, len(s), size=(min(step, self.resamples - start), len(s)))
             stats.append(s[idx].sum(axis=1) / c[idx].sum(axis=1))
+        return self._percentiles(np.concatenate(stats) * scale)
+
+    def mean_of_means(self, strata: Sequence[Sequence[float]]) -> Optional[list[float]]:
+        """[lo, hi] of the mean over strata (RM-Bench domains) of each stratum's mean, resampling
+        items within each stratum; None without values or without resamples."""
+        groups = [np.asarray(g, dtype=float) for g in strata if len(g)]
+        if not groups or self.resamples <= 0:
+            return None
+        rng = np.random.default_rng(self.seed)
+        total = np.zeros(self.resamples)
+        for g in groups:
+            step = max(1, _CHUNK // len(g))
+            for start in range(0, self.resamples, step):
+                k = min(step, self.resamples - start)
+                total[start:start + k] += g[rng.integers(0, len(g), size=(k, len(g)))].mean(axis=1)
+        return self._percentiles(total / len(groups))
+
+    def _percentiles(self, stats: np.ndarray) -> list[float]:
         alpha = 100.0 * (1.0 - self.level) / 2.0
-        lo, hi = np.percentile(np.concatenate(stats) * scale, [alpha, 100.0 - alpha])
+        lo, hi = np.percentile(stats, [alpha, 100.0 - alpha])
         return [round(float(lo), 4), round(float(hi), 4)]
 
     def rate(self, groups: Sequence[Sequence[bool]]) -> Optional[list[float]]:

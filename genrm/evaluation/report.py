@@ -65,12 +65,14 @@ def _keys(results: dict, suite: str, *path: str) -> list[str]:
 
 
 def _rm_bench_rows(results: dict) -> Iterator[Row]:
-    yield "overall", _m("overall"), "mean over domains of each domain's mean(hard, normal, easy); % (official RM-Bench)"
+    yield ("overall", _fig("metrics", "overall"),
+           "mean over domains of each domain's mean(hard, normal, easy); % (official RM-Bench); n = prompts")
     for k, why in (("hard", "chosen less styled than rejected (upper triangle)"), ("normal", "same style (diagonal)"),
                    ("easy", "chosen more styled than rejected (lower triangle)")):
         yield k, _m(k), f"mean over domains of the {why} cells; % of comparisons won, ties lose"
     for d in _keys(results, "rm_bench", "domains"):
-        yield f"{d}", _m("domains", d, "avg"), f"{d} domain: mean of its hard, normal and easy accuracies; %"
+        yield (f"{d}", _fig("metrics", "domains", d, "avg"),
+               f"{d} domain: mean of its hard, normal and easy accuracies; %; n = prompts")
         yield f"{d} prompts", _m("domains", d, "n"), f"{d} prompts evaluated (9 cells each)"
 
 

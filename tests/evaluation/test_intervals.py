@@ -12,7 +12,7 @@ from genrm.evaluation.intervals import Bootstrap
 from genrm.evaluation.report import markdown, write_report
 from genrm.evaluation.results import ResultsFile
 from genrm.evaluation.schema import EvalRecipe, expand_shortcuts
-from genrm.evaluation.suites import social
+from genrm.evaluation.suites import rm_bench, social
 from genrm.evaluation.summary import build_summary, format_headline_table, headline, headline_rows
 
 
@@ -64,6 +64,24 @@ def test_items_are_drawn_with_all_their_pairs():
     lo2, hi2 = boot.rate([[v] for v in x + x])
     lo, hi = boot.rate([[v] for v in x])
     assert hi - lo > hi2 - lo2
+
+
+def test_mean_of_means_resamples_within_each_stratum():
+    # Stratum 1 = {0, 100}: its resampled mean is 0, 50 or 100 (1/4, 1/2, 1/4); stratum 2 is always 50.
+    # The mean of the two means is 25, 50 or 75, so the 95% interval is [25, 75].
+    assert Bootstrap(resamples=4000).mean_of_means([[0.0, 100.0], [50.0], []]) == [25.0, 75.0]
+    assert Bootstrap().mean_of_means([]) is None
+
+
+def test_rm_bench_overall_and_domains_carry_intervals():
+    full, none, diag = [[1] * 3] * 3, [[0] * 3] * 3, [[1, 0, 0], [0, 1, 0], [0, 0, 1]]
+    rows = [{"kind": "chat", "wins": w} for w in (full, none, diag, full)] + \
+           [{"kind": "math", "wins": w} for w in (full, diag)]
+    m = rm_bench.summarize(rows, Bootstrap())
+    assert m["n"] == 6 and m["domains"]["chat"]["n"] == 4
+    for v, ci in [(m["overall"], m["overall_ci"])] + [(d["avg"], d["avg_ci"]) for d in m["domains"].values()]:
+        assert ci[0] <= v <= ci[1] and ci[0] < ci[1]
+    assert m["overall"] == pytest.approx((m["domains"]["chat"]["avg"] + m["domains"]["math"]["avg"]) / 2)
 
 
 # ----------------------------------------------------------------------------- summary and report
