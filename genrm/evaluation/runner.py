@@ -119,11 +119,13 @@ def run(recipe: EvalRecipe) -> dict[str, Any]:
             meta.update(model=spec.label, kind=spec.kind, seed=recipe.seed, model_fingerprint=fp,
                         data_fingerprint=data_fp, items_expected=len(items),
                         model_calls=meta.get("model_calls", 0) + calls,
-                        seconds=round(meta.get("seconds", 0.0) + seconds, 3), runs=meta.get("runs", 0) + 1)
+                        seconds=round(meta.get("seconds", 0.0) + seconds, 3), runs=meta.get("runs", 0) + 1,
+                        bootstrap_resamples=recipe.bootstrap_resamples)
             write_json(meta_path, meta)
             log.info("%s %s: %d items in %.1fs, %d model calls", spec.label, name, written, seconds, calls)
     current = {name: {it.id for it in items} for name, (_, items, _) in suites.items()}
     summary = build_summary(out, keep=current, name=recipe.name,
-                            models=[(s.label, s.kind, s.ref) for s in recipe.models], suites=list(recipe.suites))
+                            models=[(s.label, s.kind, s.ref) for s in recipe.models], suites=list(recipe.suites),
+                            resamples=recipe.bootstrap_resamples)
     write_report(summary, out, plots=recipe.plots)
     return summary

@@ -126,6 +126,7 @@ class EvalRecipe:
     matcher: dict[str, Any] = field(default_factory=lambda: {"kind": "embedding"})
     data: SuiteData = field(default_factory=SuiteData)
     plots: bool = True
+    bootstrap_resamples: int = 1000  # of the 95% intervals in the report (seeded with `seed`); 0: none
 
     def validate(self) -> None:
         # Each model judges on its own backend (models.N.backend), sampling with the recipe's seed.
@@ -141,6 +142,9 @@ class EvalRecipe:
             raise RecipeError(f"key 'suites' is empty; choose from {', '.join(SUITES)}")
         if len(set(self.suites)) != len(self.suites):
             raise RecipeError("key 'suites' lists a suite twice")
+        if self.bootstrap_resamples < 0:
+            raise RecipeError(f"key 'bootstrap_resamples' must be >= 0 (0: no intervals), "
+                              f"got {self.bootstrap_resamples}")
         if self.limit is not None and self.limit < 1:
             raise RecipeError(f"key 'limit' must be >= 1 or null, got {self.limit}")
 

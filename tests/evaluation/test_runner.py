@@ -144,6 +144,11 @@ def test_rewardbench_and_rationale_suites(tmp_path, tiny_dir, fixtures_dir):
     assert proxy["rationale"]["metrics"]["rationale_consistency"] is None
     assert all(v["accuracy"] in (0.0, 100.0) for v in proxy["rewardbench"]["metrics"]["subsets"].values())
     assert "Rationale consistency" in (out / "report.md").read_text()
+    # Accuracy and position consistency carry their interval over the 2 records, seeded by the run.
+    lo, hi = ra["metrics"]["accuracy_ci"]
+    assert lo <= ra["metrics"]["accuracy"] <= hi and ra["always"]["position_pairs"] == 2
+    assert json.loads((out / tiny_dir.name / "rationale.meta.json").read_text())["bootstrap_resamples"] == 1000
+    assert f"| accuracy | {ra['metrics']['accuracy']:.1f} [{lo:.1f}, {hi:.1f}] (n=2) |" in (out / "report.md").read_text()
 
 
 def _entry(name):
