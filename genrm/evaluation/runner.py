@@ -92,7 +92,9 @@ def run(recipe: EvalRecipe) -> dict[str, Any]:
     suites: dict[str, tuple[Any, list, str]] = {}
     for name in recipe.suites:
         mod = suite_module(name)
-        items = mod.load_items(getattr(recipe.data, name), recipe.limit)
+        data = getattr(recipe.data, name)
+        limit = getattr(data, "limit", None)  # a suite's own limit replaces the recipe's
+        items = mod.load_items(data, recipe.limit if limit is None else limit)
         suites[name] = (mod, items, data_fingerprint(jsonable(it) for it in items))
         log.info("suite %s: %d items", name, len(items))
     cache: dict = {}

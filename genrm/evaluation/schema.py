@@ -14,7 +14,7 @@ import yaml
 
 from genrm.config import RecipeError
 from genrm.data.recipe import SourceSpec
-from genrm.data.record import RATIONALE_ORIGINS
+from genrm.data.record import LABEL_KINDS, RATIONALE_ORIGINS
 from genrm.judge.config import JudgeConfig
 
 MODEL_KINDS = ("genrm", "scalar", "proxy")
@@ -81,6 +81,7 @@ class SocialData:
 
     records: list[str] = field(default_factory=list)
     sources: list[SourceSpec] = field(default_factory=list)
+    limit: Optional[int] = None  # items per part of each input (default: the recipe's `limit`)
 
 
 @dataclass
@@ -90,11 +91,17 @@ class RationaleData:
     options: dict[str, Any] = field(default_factory=lambda: {"split": "test"})
     records: list[str] = field(default_factory=list)  # built record files/dirs, read instead of the source
     origins: list[str] = field(default_factory=lambda: ["human"])  # whose units count (e.g. also "template")
+    # Pairs of these label kinds only; [gold] leaves out directional pairs, which have no right answer
+    label_kinds: list[str] = field(default_factory=lambda: list(LABEL_KINDS))
+    limit: Optional[int] = None  # records (default: the recipe's `limit`)
 
     def validate(self) -> None:
         bad = [o for o in self.origins if o not in RATIONALE_ORIGINS or o == "none"]
         if bad or not self.origins:
             raise RecipeError(f"key 'data.rationale.origins' must list some of human, llm, template; got {self.origins}")
+        if not self.label_kinds or any(k not in LABEL_KINDS for k in self.label_kinds):
+            raise RecipeError(f"key 'data.rationale.label_kinds' must list some of {', '.join(LABEL_KINDS)}; "
+                              f"got {self.label_kinds}")
 
 
 @dataclass
@@ -147,6 +154,10 @@ class EvalRecipe:
                               f"got {self.bootstrap_resamples}")
         if self.limit is not None and self.limit < 1:
             raise RecipeError(f"key 'limit' must be >= 1 or null, got {self.limit}")
+        for suite in ("social", "rationale"):
+            n = getattr(self.data, suite).limit
+            if n is not None and n < 1:
+                raise RecipeError(f"key 'data.{suite}.limit' must be >= 1 or null, got {n}")
 
 
 def expand_shortcuts(argv: Sequence[str]) -> list[str]:

@@ -116,12 +116,24 @@ def placements(records: Sequence[PreferenceRecord], both_orders: bool) -> list[P
     return out
 
 
-def sft_target(record: PreferenceRecord, style: str = "rationale", max_units: int | None = None) -> str | None:
-    """Numbered human units, most important first (the first `max_units`), then the verdict
-    for the record's placement."""
+def decision_reason(record: PreferenceRecord) -> str:
+    """A last reason that ties the decision to a side, the content first: the chosen
+    response quoted (its first words when long), then its position. A small judge picks
+    the right text long before it can name the side; quoting first lets the verdict follow."""
+    words = str(record.chosen).split()
+    quote = " ".join(words) if len(words) <= 30 else " ".join(words[:12]) + " ..."
+    return f'So "{quote}" (Response {record.chosen_position}) is the better response.'
+
+
+def sft_target(record: PreferenceRecord, style: str = "rationale", max_units: int | None = None,
+               decision: bool = False) -> str | None:
+    """Numbered human units, most important first (the first `max_units`), then (`decision`)
+    `decision_reason`, then the verdict for the record's placement."""
     units = render_units(record.rationale_units, record.chosen_position)[:max_units]
     if not units:
         return None
+    if decision:
+        units.append(decision_reason(record))
     reasons = "\n".join(f"{i}. {u}" for i, u in enumerate(units, 1))
     return f"{reasons}\n\n{render_verdict(record.label, style)}"
 
@@ -130,7 +142,7 @@ def sft_rows(records: Sequence[PreferenceRecord], recipe: TrainRecipe) -> list[d
     style, template = judge_style(recipe)
     rows = []
     for r in placements(records, recipe.sft.both_orders):
-        target = sft_target(r, style, recipe.sft.max_units)
+        target = sft_target(r, style, recipe.sft.max_units, recipe.sft.decision_reason)
         if target is None:
             continue
         rows.append({"prompt": judge_messages(r, r.chosen_position, style, template),

@@ -53,6 +53,8 @@ class SFTConfig:
     # for each), so that a constant-position verdict earns nothing. Doubles the examples.
     both_orders: bool = False
     max_units: Optional[int] = None  # keep the first N units of each target (None: all)
+    # End each target with `So "<chosen>" (Response X) is the better response.` (data.decision_reason)
+    decision_reason: bool = False
 
 
 @dataclass

@@ -4,7 +4,7 @@ from genrm.config import RecipeError, load_recipe
 from genrm.data.record import PreferenceRecord, user_prompt
 from genrm.data.sides import CHOSEN, REJECTED, render_units
 from genrm.judge.verdict import parse_verdict
-from genrm.training.data import grpo_rows, sft_rows, sft_target
+from genrm.training.data import decision_reason, grpo_rows, sft_rows, sft_target
 from genrm.training.recipe import TrainRecipe
 from tests.training.conftest import tiny_args
 
@@ -88,3 +88,14 @@ def test_label_kinds_and_max_units_are_checked(tiny_model, tiny_data, tmp_path):
     with pytest.raises(RecipeError, match="sft.max_units"):
         load_recipe(args + ["sft.max_units=0"], TrainRecipe)
     assert load_recipe(args + ["data.label_kinds=[gold]"], TrainRecipe).data.label_kinds == ["gold"]
+
+
+@pytest.mark.parametrize("pos", ["A", "B"])
+def test_decision_reason_quotes_the_chosen_response_then_names_its_side(pos):
+    target = sft_target(_rec(pos), decision=True)
+    assert target.endswith(f'3. So "7 is prime." (Response {pos}) is the better response.\n\n\\boxed{{{pos}>{"B" if pos == "A" else "A"}}}')
+    v = parse_verdict(target, "rationale")
+    assert v.valid and v.winner == pos and len(v.reasons) == 3
+    long = PreferenceRecord(source="generic", domain="general", prompt=user_prompt("q?"), chosen=" ".join(["word"] * 40),
+                            rejected="no", label_kind="gold", rationale_units=["u"], rationale_origin="human")
+    assert decision_reason(long) == 'So "' + " ".join(["word"] * 12) + ' ..." (Response A) is the better response.'

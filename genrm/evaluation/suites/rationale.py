@@ -37,12 +37,14 @@ def load_items(data: Any, limit: Optional[int]) -> list[PreferenceRecord]:
     for rec in (r for recs in inputs for r in recs):
         if limit is not None and len(out) >= limit:
             break
-        if rec.rationale_origin not in data.origins or not human_units(rec.rationale_units) or rec.id in seen:
+        if (rec.rationale_origin not in data.origins or rec.label_kind not in data.label_kinds
+                or not human_units(rec.rationale_units) or rec.id in seen):
             continue
         seen.add(rec.id)
         out.append(rec)
     if not out:
-        raise DataError(f"no records with rationale units of origin {'/'.join(data.origins)} in {where}")
+        raise DataError(f"no {'/'.join(data.label_kinds)} records with rationale units of origin "
+                        f"{'/'.join(data.origins)} in {where}")
     return out
 
 
