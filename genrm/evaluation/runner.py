@@ -104,6 +104,9 @@ def run(recipe: EvalRecipe) -> dict[str, Any]:
         mdir = _model_dir(out, spec)
         model = None
         for name, (mod, items, data_fp) in suites.items():
+            if spec.limit is not None and spec.limit < len(items):  # the model's own cap
+                items = items[: spec.limit]
+                data_fp = data_fingerprint(jsonable(it) for it in items)
             rf = ResultsFile(os.path.join(mdir, f"{name}.jsonl"))
             meta_path = os.path.join(mdir, f"{name}.meta.json")
             meta = read_meta(meta_path)

@@ -34,12 +34,17 @@ class ModelSpec:
     normalize: Literal["sum", "mean"] = "mean"  # proxy: summed or per-token log-likelihood
     batch_size: int = 16  # scalar / proxy scoring batch
     max_length: Optional[int] = None  # scalar: truncate longer inputs
+    # At most N items of each suite for this model (in the suite's order; default: all of them),
+    # e.g. a base model that writes no verdict zero-shot: its report rows carry their own n
+    limit: Optional[int] = None
 
     def validate(self) -> None:
         if not self.ref.strip():
             raise RecipeError("key 'models.N.ref' is empty")
         if self.batch_size < 1:
             raise RecipeError(f"key 'batch_size' of model {self.ref!r} must be >= 1")
+        if self.limit is not None and self.limit < 1:
+            raise RecipeError(f"key 'limit' of model {self.ref!r} must be >= 1 or null, got {self.limit}")
 
     @property
     def label(self) -> str:
