@@ -10,6 +10,7 @@ not answer. `make_plan` computes the batch arithmetic and token estimates that
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -34,6 +35,34 @@ def launcher() -> dict[str, Any]:
     return {"world_size": world_size(), "distributed": kind,
             "mixed_precision": env.get("ACCELERATE_MIXED_PRECISION", "no"),
             "zero_stage": env.get("ACCELERATE_DEEPSPEED_ZERO_STAGE")}
+
+
+def zero_stage() -> int | None:
+    """The DeepSpeed ZeRO stage of this launch, as accelerate passes it to each process:
+    ACCELERATE_DEEPSPEED_ZERO_STAGE, or the stage in ACCELERATE_DEEPSPEED_CONFIG_FILE
+    (`--deepspeed_config_file`); None when DeepSpeed is not in use."""
+    env = os.environ
+    if env.get("ACCELERATE_USE_DEEPSPEED", "").lower() != "true":
+        return None
+    if env.get("ACCELERATE_DEEPSPEED_ZERO_STAGE"):
+        return int(env["ACCELERATE_DEEPSPEED_ZERO_STAGE"])
+    path = env.get("ACCELERATE_DEEPSPEED_CONFIG_FILE", "none")
+    if path != "none" and os.path.isfile(path):
+        with open(path) as f:
+            stage = json.load(f).get("zero_optimization", {}).get("stage")
+        return stage if isinstance(stage, int) else None
+    return None
+
+
+def check_launch(recipe: TrainRecipe) -> None:
+    """Settings that only the launch makes wrong."""
+    if recipe.eval_steps and recipe.grpo.enabled and zero_stage() == 3:
+        # Eval steps decode greedily with the trained model: ranks stop at different lengths,
+        # their ZeRO-3 all-gathers stop pairing up, and the job hangs until the NCCL timeout.
+        # One process would not hang, but refusing it too keeps a test run like the real one.
+        raise RecipeError(f"eval_steps={recipe.eval_steps} cannot run under DeepSpeed ZeRO-3 (ranks decode "
+                          "different lengths over sharded weights and hang); set eval_steps=0 and evaluate "
+                          "the saved model afterwards (evaluate/run.py, e.g. recipes/eval/paper_heldout.yaml)")
 
 
 def generation_batch(recipe: TrainRecipe, world: int) -> tuple[int, str]:
@@ -83,6 +112,7 @@ def preflight(recipe: TrainRecipe, data: tdata.TrainData, strict: bool = True) -
     tdata.judge_style(recipe)
     tdata.check_units(recipe, data.train)
     check_batch(recipe, world_size())
+    check_launch(recipe)
     machine: list[RecipeError] = []
     if recipe.use_vllm and importlib.util.find_spec("vllm") is None:
         machine.append(RecipeError("use_vllm=true but vLLM is not installed (pip install 'genrm[vllm]' on a CUDA "
