@@ -114,6 +114,10 @@ class TrainRecipe:
     vllm_mode: Literal["colocate", "server"] = "colocate"
     vllm_server_base_url: Optional[str] = None
     vllm_gpu_memory_utilization: float = 0.3
+    vllm_max_model_length: Optional[int] = None
+    vllm_tensor_parallel_size: int = 1
+    vllm_enable_sleep_mode: bool = False
+    gpu_memory_gib: Optional[float] = None  # the GPU plan's memory per GPU; default: the detected device, else 80
     report_to: Literal["wandb", "trackio", "none"] = "wandb"
     save_steps: int = 50
     save_total_limit: Optional[int] = 2
@@ -156,5 +160,7 @@ class TrainRecipe:
                 raise RecipeError(f"{key} must be >= 1, got {v}")
         if self.eval_steps < 0:
             raise RecipeError(f"eval_steps must be >= 0, got {self.eval_steps}")
+        if self.gpu_memory_gib is not None and self.gpu_memory_gib <= 0:
+            raise RecipeError(f"gpu_memory_gib must be > 0 (GiB per GPU), got {self.gpu_memory_gib}")
         if self.precision == "fp16" and self.model.dtype == "bfloat16":
             raise RecipeError("precision=fp16 with model.dtype=bfloat16: pick one half precision")
