@@ -138,6 +138,7 @@ class TrainRecipe:
         "sequence_mask")
     vllm_importance_sampling_clip_max: Optional[float] = 3.0
     vllm_importance_sampling_clip_min: Optional[float] = None
+    gpu_memory_gib: Optional[float] = None  # the GPU plan's memory per GPU; default: the detected device, else 80
     report_to: Literal["wandb", "trackio", "none"] = "wandb"
     save_steps: int = 50
     save_total_limit: Optional[int] = 2
@@ -186,6 +187,8 @@ class TrainRecipe:
             raise RecipeError(f"key 'data.label_kinds' must list some of {', '.join(LABEL_KINDS)}, got {self.data.label_kinds}")
         if self.sft.max_units is not None and self.sft.max_units < 1:
             raise RecipeError(f"key 'sft.max_units' must be >= 1 or null, got {self.sft.max_units}")
+        if self.gpu_memory_gib is not None and self.gpu_memory_gib <= 0:
+            raise RecipeError(f"gpu_memory_gib must be > 0 (GiB per GPU), got {self.gpu_memory_gib}")
         if self.precision == "fp16" and self.model.dtype == "bfloat16":
             raise RecipeError("precision=fp16 with model.dtype=bfloat16: pick one half precision")
 
