@@ -33,7 +33,9 @@ def cpu_engines():
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("VLLM_CPU_KVCACHE_SPACE", "1")  # GiB; vLLM's CPU default (4) is more than tests need
         mp.setenv("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # engine in this process: no spawn, no __main__ guard
-        vb = VLLMBackend(model="embedded:smollm2-135m", dtype="float32", max_model_len=1024)
+        # enforce_eager: no torch.compile warm-up (a C++ build of minutes on a loaded 2-core box).
+        vb = VLLMBackend(model="embedded:smollm2-135m", dtype="float32", max_model_len=1024,
+                         engine_kwargs={"enforce_eager": True})
         hf = HFBackend(model="embedded:smollm2-135m", dtype="float32", device="cpu")
         yield vb, hf
     del vb, hf
