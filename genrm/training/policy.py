@@ -12,6 +12,7 @@ arguments as they are. Writes `final/` (the policy), `recipe.yaml` and
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -85,11 +86,28 @@ def prompt_rows(data: PolicyData) -> list[dict]:
     return rows
 
 
+# transformers after 5.17 (the newest vLLM 0.31 allows) renamed gradient_checkpointing to
+# activation_checkpointing; either recipe key works on either version.
+_RENAMED = {"activation_checkpointing": "gradient_checkpointing",
+            "activation_checkpointing_kwargs": "gradient_checkpointing_kwargs"}
+
+
+def checkpointing_keys(kw: dict[str, Any], fields: set[str]) -> dict[str, Any]:
+    """`kw` with activation/gradient checkpointing keys under the names that `fields` has."""
+    out = dict(kw)
+    for new, old in _RENAMED.items():
+        for have, want in ((new, old), (old, new)):
+            if have in out and have not in fields and want in fields and want not in out:
+                out[want] = out.pop(have)
+    return out
+
+
 def grpo_config(recipe: PolicyGRPORecipe, output_dir: str) -> Any:
     from trl import GRPOConfig
 
     kw = {"output_dir": output_dir, "seed": recipe.seed, "report_to": recipe.report_to, "logging_steps": 1,
           "save_strategy": "no", **recipe.grpo}
+    kw = checkpointing_keys(kw, {f.name for f in dataclasses.fields(GRPOConfig)})
     try:
         return GRPOConfig(**kw)
     except TypeError as e:

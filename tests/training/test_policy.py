@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from genrm.config import RecipeError, load_recipe
-from genrm.training.policy import PolicyData, PolicyGRPORecipe, grpo_config, prompt_rows
+from genrm.training.policy import PolicyData, PolicyGRPORecipe, checkpointing_keys, grpo_config, prompt_rows
 from genrm.data.record import PreferenceRecord, user_prompt, write_jsonl
 from genrm.rlhf.server import ServeConfig
 
@@ -59,3 +59,22 @@ def test_prompt_rows_use_chosen_as_reference(tmp_path):
     assert len(prompt_rows(PolicyData(path=str(path)))) == 5
     with pytest.raises(RecipeError, match="eval.jsonl does not exist"):
         prompt_rows(PolicyData(path=str(tmp_path), split="eval"))
+
+
+def test_checkpointing_keys_follow_the_installed_transformers():
+    old = {"gradient_checkpointing", "gradient_checkpointing_kwargs", "output_dir"}
+    new = old | {"activation_checkpointing", "activation_checkpointing_kwargs"}
+    kw = {"activation_checkpointing": True, "activation_checkpointing_kwargs": {"x": 1}, "output_dir": "o"}
+    assert checkpointing_keys(kw, old) == {"gradient_checkpointing": True,
+                                           "gradient_checkpointing_kwargs": {"x": 1}, "output_dir": "o"}
+    assert checkpointing_keys(kw, new) == kw
+    assert checkpointing_keys({"gradient_checkpointing": True}, {"activation_checkpointing"}) == {
+        "activation_checkpointing": True}
+
+
+def test_qwen3_recipe_checkpointing_reaches_grpo_config(tmp_path):
+    # The 8B recipe sets activation_checkpointing; transformers 5.17 (vLLM 0.31's) names it gradient_checkpointing.
+    smoke = f"recipe={REPO / 'recipes' / 'policy_grpo_smoke.yaml'}"
+    args = grpo_config(load_recipe([smoke, "grpo.activation_checkpointing=true"], PolicyGRPORecipe), str(tmp_path))
+    assert args.gradient_checkpointing is True
+    assert getattr(args, "activation_checkpointing", True) is True
