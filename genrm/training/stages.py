@@ -28,6 +28,13 @@ def stage_done(stage_dir: str) -> bool:
 
 
 def _common(recipe: TrainRecipe, stage_dir: str, stage: str) -> dict[str, Any]:
+    import dataclasses
+
+    import torch
+    import transformers
+
+    names = {f.name for f in dataclasses.fields(transformers.TrainingArguments)}
+    checkpointing = "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
     return dict(
         output_dir=stage_dir,
         run_name=f"{recipe.name}-{stage}",
@@ -39,7 +46,9 @@ def _common(recipe: TrainRecipe, stage_dir: str, stage: str) -> dict[str, Any]:
         report_to=[] if recipe.report_to == "none" else [recipe.report_to],
         bf16=recipe.precision == "bf16",
         fp16=recipe.precision == "fp16",
-        gradient_checkpointing=recipe.gradient_checkpointing,
+        # transformers after 5.17 names it activation_checkpointing (the old name warns)
+        **{checkpointing: recipe.gradient_checkpointing},
+        dataloader_pin_memory=torch.cuda.is_available(),  # pinning warns on a CPU-only run
         optim=recipe.optim,
         disable_tqdm=False,
         save_only_model=False,
