@@ -43,14 +43,14 @@ def cpu_processes() -> bool:
 
 
 def init_processes() -> None:
-    """Join the launched processes (before the first barrier and before any trainer is built)."""
-    if world_size() == 1:
+    """Join CPU processes over gloo (before the first barrier and before any trainer is built).
+    GPU, DeepSpeed and FSDP launches are left to accelerate and the trainers."""
+    if not cpu_processes():
         return
-    if cpu_processes():
-        os.environ["ACCELERATE_USE_CPU"] = "true"  # TrainingArguments._setup_devices reads it
+    os.environ["ACCELERATE_USE_CPU"] = "true"  # TrainingArguments._setup_devices reads it
     from accelerate import PartialState
 
-    state = PartialState(cpu=cpu_processes())
+    state = PartialState(cpu=True)
     if state.num_processes != world_size():
         raise RuntimeError(f"{world_size()} processes were launched but accelerate joined {state.num_processes} "
                            f"({state.distributed_type}); check the launcher config")
