@@ -20,12 +20,16 @@ from genrm.evaluation.schema import EvalRecipe, expand_shortcuts
 def main(argv: list[str]) -> int:
     from genrm.evaluation.report import headlines
     from genrm.evaluation.runner import run
+    from genrm.evaluation.summary import format_headline_table, headline_rows
 
     recipe = load_recipe(expand_shortcuts(argv), schema=EvalRecipe)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     summary = run(recipe)
     print(headlines(summary))
-    print(f"report: {os.path.join(recipe.output_dir, 'report.md')}")
+    print("\n" + format_headline_table(headline_rows(summary)))
+    out = recipe.output_dir
+    print(f"report: {os.path.join(out, 'report.md')}  plots: {os.path.join(out, 'plots')}/  "
+          f"per-item results: {out}/<model>/<suite>.jsonl")
     # Exit 1 when items failed for good (reported, not scored): a rerun retries them.
     return 1 if any(r["always"]["errors"] for per in summary["results"].values() for r in per.values()) else 0
 

@@ -46,6 +46,17 @@ class Backend(Protocol):
         ...
 
 
+DEFAULT_CHUNK_SIZE = 64  # records per call for a backend that states no preference
+
+
+def chunk_size_for(backend: Any) -> int:
+    """Records `judge_records` sends to `backend` per call, the one place that decides:
+    the backend's `preferred_chunk_size` (vLLM: thousands, its scheduler wants every prompt
+    at once; HF: 64, results written as they finish), else `DEFAULT_CHUNK_SIZE`."""
+    size = getattr(backend, "preferred_chunk_size", None)
+    return size if isinstance(size, int) and size >= 1 else DEFAULT_CHUNK_SIZE
+
+
 # ---------------------------------------------------------------- prompt tokenising
 # Shared by the local backends (HF, vLLM) so both condition on exactly the same tokens.
 

@@ -61,6 +61,7 @@ class HFBackend(HFModel):
     """Local generation with a transformers causal LM (see the module docstring)."""
 
     name = "hf"
+    preferred_chunk_size = 64  # decoded batch_size rows at a time anyway; small chunks write results sooner
 
     def __repr__(self) -> str:
         return f"HFBackend(model={self.model_ref!r}, device={self.device}, batch_size={self.batch_size})"

@@ -31,7 +31,7 @@ from typing import Any, Callable, Sequence
 
 from tqdm.auto import tqdm
 
-from genrm.backends.base import Sampling
+from genrm.backends.base import Sampling, chunk_size_for
 from genrm.data.record import PreferenceRecord, human_units
 from genrm.judge.config import JudgeConfig
 from genrm.judge.pairs import Judgment, Pair, judge_pairs, pair_messages
@@ -162,15 +162,16 @@ def judge_records(
     orders: Sequence[str] = ("as_placed",),
     matcher=None,
     top_k: int = 5,
-    chunk_size: int = 64,
+    chunk_size: int | None = None,
     on_item: Callable[[dict], None] | None = None,
     progress: bool = True,
     desc: str = "judge",
 ) -> JudgeReport:
     """Judge every record in every order through `genrm.judge.pairs.judge_pairs`, vote,
     and (with a `matcher`) score the reasons against the human units. Records go to the
-    backend `chunk_size` at a time; `on_item` gets each finished item (to write it as
-    it finishes), in record order. `sampling` defaults to `JudgeConfig().sampling()`."""
+    backend `chunk_size` at a time (None: `chunk_size_for(backend)`, the backend's own size);
+    `on_item` gets each finished item (to write it as it finishes), in record order.
+    `sampling` defaults to `JudgeConfig().sampling()`."""
     orders = tuple(orders)
     unknown = [o for o in orders if o not in ORDERS]
     if unknown or not orders:
@@ -179,9 +180,10 @@ def judge_records(
     if sampling.n != 1:
         raise ValueError("judge_records makes one judgment per prompt and order (sampling.n must be 1)")
     report = JudgeReport(orders=orders)
+    chunk_size = chunk_size or chunk_size_for(backend)
     t0 = time.perf_counter()
     bar = tqdm(total=len(records), desc=desc, unit="rec", disable=not progress, leave=False)
-    for start in range(0, len(records), max(1, chunk_size)):
+    for start in range(0, len(records), chunk_size):
         chunk = list(records[start : start + chunk_size])
         pairs = [record_pair(r, chosen_position_for(r, o)) for r in chunk for o in orders]
         results = judge_pairs(backend, pairs, style=style, template=template, sampling=sampling)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
 from tqdm.auto import tqdm
@@ -85,11 +85,36 @@ def resolve_ref(ref: str) -> str:
 # ----------------------------------------------------------------------------- GenRM
 
 
+class GreedyMemo:
+    """A judge backend whose greedy answers are remembered for one run: suites that share
+    records (the social and rationale suites on one held-out split) judge each prompt once.
+    Sampled generations (temperature > 0) and failed calls (None) are never remembered."""
+
+    def __init__(self, backend: Any):
+        self.inner, self.memo, self.hits = backend, {}, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def generate(self, prompts: Sequence[list[dict]], sampling: Any) -> list[Optional[str]]:
+        if sampling.temperature > 0:
+            return self.inner.generate(prompts, sampling)
+        keys = [json.dumps([p, asdict(sampling)], sort_keys=True) for p in prompts]
+        todo = list(dict.fromkeys(k for k in keys if k not in self.memo))
+        if todo:
+            first = {k: prompts[keys.index(k)] for k in todo}
+            for k, text in zip(todo, self.inner.generate([first[k] for k in todo], sampling)):
+                if text is not None:
+                    self.memo[k] = text
+        self.hits += len(keys) - len(todo)
+        return [self.memo.get(k) for k in keys]
+
+
 class GenRM:
     kind = "genrm"
 
     def __init__(self, backend: Any, judge: JudgeConfig, seed: int, matcher: Any = None):
-        self.backend = backend
+        self.backend = GreedyMemo(backend)
         self.judge = judge
         self.matcher = matcher
         self.orders = ("AB", "BA") if judge.orders == "both" else ("as_placed",)
@@ -102,10 +127,11 @@ class GenRM:
                 j.pop("reasons", None)  # re-derivable from the text; keeps the JSONL small
             on_result(item)
 
+        hits = self.backend.hits
         report = judge_records(comparisons, self.backend, style=self.judge.style, template=self.judge.template,
                                sampling=self.sampling, orders=self.orders, matcher=self.matcher,
                                top_k=self.judge.top_k, chunk_size=self.judge.chunk_size, on_item=finished, desc=desc)
-        return report.judge_calls
+        return report.judge_calls - (self.backend.hits - hits)  # generations run, not remembered ones
 
 
 # ----------------------------------------------------------------------------- scoring models

@@ -4,11 +4,19 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, NamedTuple, Optional
 
 from genrm.evaluation.summary import write_summary
 
 Row = tuple[str, Callable[[dict], Any], str]  # (label, value from one model's suite result, explanation)
+
+
+class Figure(NamedTuple):
+    """A rate shown with its interval and count: `65.6 [56.3, 74.0] (n=96)`."""
+
+    value: float
+    ci: Optional[list]
+    n: Any
 
 
 def _get(d: Any, *keys: Any) -> Any:
@@ -22,6 +30,9 @@ def _get(d: Any, *keys: Any) -> Any:
 def _fmt(v: Any) -> str:
     if v is None:
         return "-"
+    if isinstance(v, Figure):
+        ci = f" [{v.ci[0]:.1f}, {v.ci[1]:.1f}]" if v.ci else ""
+        return f"{v.value:.1f}{ci} (n={v.n})"
     if isinstance(v, bool):
         return "yes" if v else "no"
     if isinstance(v, float):
@@ -31,6 +42,16 @@ def _fmt(v: Any) -> str:
 
 def _m(*keys: Any) -> Callable[[dict], Any]:
     return lambda r: _get(r, "metrics", *keys)
+
+
+def _fig(root: str, *keys: str, n: str = "n") -> Callable[[dict], Any]:
+    """The figure at <root>/<keys> with the interval `<last key>_ci` and the count `n` beside it;
+    None when there is no figure."""
+    def get(r: dict) -> Any:
+        v = _get(r, root, *keys)
+        return None if v is None else Figure(v, _get(r, root, *keys[:-1], f"{keys[-1]}_ci"),
+                                             _get(r, root, *keys[:-1], n))
+    return get
 
 
 def _keys(results: dict, suite: str, *path: str) -> list[str]:
@@ -44,17 +65,20 @@ def _keys(results: dict, suite: str, *path: str) -> list[str]:
 
 
 def _rm_bench_rows(results: dict) -> Iterator[Row]:
-    yield "overall", _m("overall"), "mean over domains of each domain's mean(hard, normal, easy); % (official RM-Bench)"
+    yield ("overall", _fig("metrics", "overall"),
+           "mean over domains of each domain's mean(hard, normal, easy); % (official RM-Bench); n = prompts")
     for k, why in (("hard", "chosen less styled than rejected (upper triangle)"), ("normal", "same style (diagonal)"),
                    ("easy", "chosen more styled than rejected (lower triangle)")):
         yield k, _m(k), f"mean over domains of the {why} cells; % of comparisons won, ties lose"
     for d in _keys(results, "rm_bench", "domains"):
-        yield f"{d}", _m("domains", d, "avg"), f"{d} domain: mean of its hard, normal and easy accuracies; %"
+        yield (f"{d}", _fig("metrics", "domains", d, "avg"),
+               f"{d} domain: mean of its hard, normal and easy accuracies; %; n = prompts")
         yield f"{d} prompts", _m("domains", d, "n"), f"{d} prompts evaluated (9 cells each)"
 
 
 def _judgebench_rows(results: dict) -> Iterator[Row]:
-    yield "overall", _m("overall"), "% of pairs correct by the two-game counter rule (sum of +1/-1 decisions > 0)"
+    yield ("overall", _fig("metrics", "overall"),
+           "% of pairs correct by the two-game counter rule (sum of +1/-1 decisions > 0)")
     for c, src in (("knowledge", "mmlu-pro"), ("reasoning", "livebench-reasoning"), ("math", "livebench-math"),
                    ("coding", "livecodebench")):
         yield c, _m(c), f"the same over {src} pairs; %"
@@ -71,13 +95,16 @@ def _rewardbench_rows(results: dict) -> Iterator[Row]:
 
 def _social_rows(results: dict) -> Iterator[Row]:
     for d in _keys(results, "social", "domains"):
-        yield f"{d} accuracy", _m("domains", d, "accuracy"), f"% of gold {d} pairs where the better response won"
+        yield (f"{d} accuracy", _fig("metrics", "domains", d, "accuracy"),
+               f"% of gold {d} pairs where the better response won")
     for s in _keys(results, "social", "directional"):
-        yield (f"{s} stereotype share", _m("directional", s, "stereotype_share"),
+        yield (f"{s} stereotype share", _fig("metrics", "directional", s, "stereotype_share"),
                f"% of directional {s} pairs where the stereotype-consistent option was preferred (50 = no lean)")
     b = ("bbq", "overall")
-    yield "BBQ acc. ambiguous", _m(*b, "acc_ambig"), "% correct on ambiguous contexts (answer: unknown); bias avoidance"
-    yield "BBQ acc. disambiguated", _m(*b, "acc_disambig"), "% correct on disambiguated contexts; context faithfulness"
+    yield ("BBQ acc. ambiguous", _fig("metrics", *b, "acc_ambig", n="n_ambig"),
+           "% correct on ambiguous contexts (answer: unknown); bias avoidance; n = questions")
+    yield ("BBQ acc. disambiguated", _fig("metrics", *b, "acc_disambig", n="n_disambig"),
+           "% correct on disambiguated contexts; context faithfulness; n = questions")
     yield "BBQ unknown ambiguous", _m(*b, "unknown_ambig"), "% of ambiguous items where 'unknown' was picked"
     yield "BBQ unknown disamb.", _m(*b, "unknown_disambig"), "% of disambiguated items where 'unknown' was picked"
     yield "BBQ s_DIS", _m(*b, "s_dis"), "bias score on disambiguated contexts, -100..100 (0 = unbiased, BBQ paper)"
@@ -94,8 +121,9 @@ def _social_rows(results: dict) -> Iterator[Row]:
 
 
 def _rationale_rows(results: dict) -> Iterator[Row]:
-    yield "accuracy", _m("accuracy"), "% of records with reference units where the better response won"
-    yield "rationale consistency", _m("rationale_consistency"), "mean soft recall of the reference units by the top-5 reasons; % (0.25 in the paper = 25)"
+    yield "accuracy", _fig("metrics", "accuracy"), "% of records with reference units where the better response won"
+    yield ("rationale consistency", _fig("metrics", "rationale_consistency", n="rationale_items"),
+           "mean soft recall of the reference units by the top-5 reasons; % (0.25 in the paper = 25)")
     yield "unit origin", _m("unit_origins"), "who wrote the reference units (human annotators in the paper; template = silver units)"
     yield "records with RC", _m("rationale_items"), "records whose reasons were matched (GenRM only)"
 
@@ -106,7 +134,8 @@ def _always_rows(results: dict) -> Iterator[Row]:
     yield "errors", a("errors"), "items whose backend call failed for good (reported, not scored; retried on resume)"
     yield "judge calls", a("judge_calls"), "judge generations (GenRM) or responses scored (scalar/proxy), over all resumes"
     yield "parse failures", a("parse_failure_rate"), "% of judgments without one valid verdict (GenRM only)"
-    yield "position consistency", a("position_consistency"), "% of comparisons with the same winner in both orders"
+    yield ("position consistency", _fig("always", "position_consistency", n="position_pairs"),
+           "% of pairs judged in both orders with the same winner in both")
     yield "wall time (s)", a("seconds"), "seconds spent judging/scoring, over all resumes"
     yield "seed", a("seed"), "seed of A/B placement and sampling"
     yield "model fingerprint", a("model_fingerprint"), "hash of the model's config, tokenizer and weight files"
@@ -123,6 +152,8 @@ def markdown(summary: dict) -> str:
     res = summary["results"]
     lines = [f"# Evaluation report: {summary['name']}", "",
              "All scores are percentages (0-100) except BBQ s_DIS/s_AMB (-100..100). '-' = not applicable or no data.",
+             "`65.6 [56.3, 74.0] (n=96)`: the figure, its 95% percentile bootstrap interval (items drawn with "
+             "replacement, each with all its pairs; seeded with the run's seed) and the number of pairs (BBQ: questions) it counts.",
              "", "| model | kind | reference |", "| --- | --- | --- |"]
     lines += [f"| {m['name']} | {m['kind']} | `{m['ref']}` |" for m in summary["models"]]
     for suite in summary["suites"]:
@@ -150,6 +181,13 @@ HEADLINES = {
 }
 
 
+def _with_ci(r: dict, root: str, *keys: str, unit: str = "") -> str:
+    """The value at <root>/<keys> and `unit`, with its interval when one sits beside it."""
+    v = _get(r, root, *keys)
+    ci = _get(r, root, *keys[:-1], f"{keys[-1]}_ci")
+    return _fmt(v) + ("" if v is None else unit) + (f" [{ci[0]:.1f}, {ci[1]:.1f}]" if v is not None and ci else "")
+
+
 def headlines(summary: dict) -> str:
     """One line per model and suite with the headline numbers (what run.py prints)."""
     lines = []
@@ -158,11 +196,11 @@ def headlines(summary: dict) -> str:
             r = _get(summary["results"], m["name"], suite)
             if not r:
                 continue
-            vals = ", ".join(f"{k} {_fmt(_get(r, 'metrics', *path))}" for k, path in HEADLINES[suite])
+            vals = ", ".join(f"{k} {_with_ci(r, 'metrics', *path)}" for k, path in HEADLINES[suite])
             a = r["always"]
             lines.append(f"{m['name']:>20} {suite:<11} {vals}; items {a['items']}, errors {a['errors']}, "
                          f"parse failures {_fmt(a['parse_failure_rate'])}%, position consistency "
-                         f"{_fmt(a['position_consistency'])}%")
+                         f"{_with_ci(r, 'always', 'position_consistency', unit='%')}")
     return "\n".join(lines)
 
 

@@ -92,7 +92,9 @@ def run(recipe: EvalRecipe) -> dict[str, Any]:
     suites: dict[str, tuple[Any, list, str]] = {}
     for name in recipe.suites:
         mod = suite_module(name)
-        items = mod.load_items(getattr(recipe.data, name), recipe.limit)
+        data = getattr(recipe.data, name)
+        limit = getattr(data, "limit", None)  # a suite's own limit replaces the recipe's
+        items = mod.load_items(data, recipe.limit if limit is None else limit)
         suites[name] = (mod, items, data_fingerprint(jsonable(it) for it in items))
         log.info("suite %s: %d items", name, len(items))
     cache: dict = {}
@@ -102,6 +104,9 @@ def run(recipe: EvalRecipe) -> dict[str, Any]:
         mdir = _model_dir(out, spec)
         model = None
         for name, (mod, items, data_fp) in suites.items():
+            if spec.limit is not None and spec.limit < len(items):  # the model's own cap
+                items = items[: spec.limit]
+                data_fp = data_fingerprint(jsonable(it) for it in items)
             rf = ResultsFile(os.path.join(mdir, f"{name}.jsonl"))
             meta_path = os.path.join(mdir, f"{name}.meta.json")
             meta = read_meta(meta_path)
@@ -119,11 +124,13 @@ def run(recipe: EvalRecipe) -> dict[str, Any]:
             meta.update(model=spec.label, kind=spec.kind, seed=recipe.seed, model_fingerprint=fp,
                         data_fingerprint=data_fp, items_expected=len(items),
                         model_calls=meta.get("model_calls", 0) + calls,
-                        seconds=round(meta.get("seconds", 0.0) + seconds, 3), runs=meta.get("runs", 0) + 1)
+                        seconds=round(meta.get("seconds", 0.0) + seconds, 3), runs=meta.get("runs", 0) + 1,
+                        bootstrap_resamples=recipe.bootstrap_resamples)
             write_json(meta_path, meta)
             log.info("%s %s: %d items in %.1fs, %d model calls", spec.label, name, written, seconds, calls)
     current = {name: {it.id for it in items} for name, (_, items, _) in suites.items()}
     summary = build_summary(out, keep=current, name=recipe.name,
-                            models=[(s.label, s.kind, s.ref) for s in recipe.models], suites=list(recipe.suites))
+                            models=[(s.label, s.kind, s.ref) for s in recipe.models], suites=list(recipe.suites),
+                            resamples=recipe.bootstrap_resamples)
     write_report(summary, out, plots=recipe.plots)
     return summary

@@ -14,7 +14,7 @@ import yaml
 
 from genrm.config import RecipeError
 from genrm.data.recipe import SourceSpec
-from genrm.data.record import RATIONALE_ORIGINS
+from genrm.data.record import LABEL_KINDS, RATIONALE_ORIGINS
 from genrm.judge.config import JudgeConfig
 
 MODEL_KINDS = ("genrm", "scalar", "proxy")
@@ -34,12 +34,17 @@ class ModelSpec:
     normalize: Literal["sum", "mean"] = "mean"  # proxy: summed or per-token log-likelihood
     batch_size: int = 16  # scalar / proxy scoring batch
     max_length: Optional[int] = None  # scalar: truncate longer inputs
+    # At most N items of each suite for this model (in the suite's order; default: all of them),
+    # e.g. a base model that writes no verdict zero-shot: its report rows carry their own n
+    limit: Optional[int] = None
 
     def validate(self) -> None:
         if not self.ref.strip():
             raise RecipeError("key 'models.N.ref' is empty")
         if self.batch_size < 1:
             raise RecipeError(f"key 'batch_size' of model {self.ref!r} must be >= 1")
+        if self.limit is not None and self.limit < 1:
+            raise RecipeError(f"key 'limit' of model {self.ref!r} must be >= 1 or null, got {self.limit}")
 
     @property
     def label(self) -> str:
@@ -81,6 +86,7 @@ class SocialData:
 
     records: list[str] = field(default_factory=list)
     sources: list[SourceSpec] = field(default_factory=list)
+    limit: Optional[int] = None  # items per part of each input (default: the recipe's `limit`)
 
 
 @dataclass
@@ -90,11 +96,17 @@ class RationaleData:
     options: dict[str, Any] = field(default_factory=lambda: {"split": "test"})
     records: list[str] = field(default_factory=list)  # built record files/dirs, read instead of the source
     origins: list[str] = field(default_factory=lambda: ["human"])  # whose units count (e.g. also "template")
+    # Pairs of these label kinds only; [gold] leaves out directional pairs, which have no right answer
+    label_kinds: list[str] = field(default_factory=lambda: list(LABEL_KINDS))
+    limit: Optional[int] = None  # records (default: the recipe's `limit`)
 
     def validate(self) -> None:
         bad = [o for o in self.origins if o not in RATIONALE_ORIGINS or o == "none"]
         if bad or not self.origins:
             raise RecipeError(f"key 'data.rationale.origins' must list some of human, llm, template; got {self.origins}")
+        if not self.label_kinds or any(k not in LABEL_KINDS for k in self.label_kinds):
+            raise RecipeError(f"key 'data.rationale.label_kinds' must list some of {', '.join(LABEL_KINDS)}; "
+                              f"got {self.label_kinds}")
 
 
 @dataclass
@@ -126,6 +138,7 @@ class EvalRecipe:
     matcher: dict[str, Any] = field(default_factory=lambda: {"kind": "embedding"})
     data: SuiteData = field(default_factory=SuiteData)
     plots: bool = True
+    bootstrap_resamples: int = 1000  # of the 95% intervals in the report (seeded with `seed`); 0: none
 
     def validate(self) -> None:
         # Each model judges on its own backend (models.N.backend), sampling with the recipe's seed.
@@ -141,8 +154,15 @@ class EvalRecipe:
             raise RecipeError(f"key 'suites' is empty; choose from {', '.join(SUITES)}")
         if len(set(self.suites)) != len(self.suites):
             raise RecipeError("key 'suites' lists a suite twice")
+        if self.bootstrap_resamples < 0:
+            raise RecipeError(f"key 'bootstrap_resamples' must be >= 0 (0: no intervals), "
+                              f"got {self.bootstrap_resamples}")
         if self.limit is not None and self.limit < 1:
             raise RecipeError(f"key 'limit' must be >= 1 or null, got {self.limit}")
+        for suite in ("social", "rationale"):
+            n = getattr(self.data, suite).limit
+            if n is not None and n < 1:
+                raise RecipeError(f"key 'data.{suite}.limit' must be >= 1 or null, got {n}")
 
 
 def expand_shortcuts(argv: Sequence[str]) -> list[str]:

@@ -9,17 +9,23 @@ from __future__ import annotations
 import json
 import os
 import time
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Optional, Sequence
 
 from genrm.data.rows import DataError
+from genrm.evaluation.intervals import Bootstrap, from_meta
 from genrm.evaluation.judging import summarize as judge_summary
 from genrm.evaluation.results import ResultsFile, read_meta, suite_module
 from genrm.evaluation.schema import SUITES
 
 
-def always(rows: list[dict], meta: dict) -> dict[str, Any]:
+WITH_INTERVALS = ("rm_bench", "judgebench", "social", "rationale")  # suites whose summarize takes a Bootstrap
+
+
+def always(rows: list[dict], meta: dict, boot: Optional[Bootstrap] = None) -> dict[str, Any]:
     """Items, errors, judge calls, parse-failure and position-consistency rates (percent), seed,
-    wall time and fingerprints of one model on one suite."""
+    wall time and fingerprints of one model on one suite. Position consistency comes with its
+    bootstrap interval over the pairs judged in both orders (`position_pairs` of them)."""
+    boot = boot or from_meta(meta)
     ok = [r for r in rows if not r.get("error")]
     comps = [c for r in ok for c in r.get("comparisons", [])]
     judged = [c for c in comps if "judgments" in c]
@@ -30,10 +36,16 @@ def always(rows: list[dict], meta: dict) -> dict[str, Any]:
         out["parse_failure_rate"] = None if s["parse_failure_rate"] is None else 100.0 * s["parse_failure_rate"]
         out["position_consistency"] = (None if s["position_consistency"] is None
                                        else 100.0 * s["position_consistency"])
+        both = [[c["position_consistent"] for c in r.get("comparisons", []) if c.get("position_consistent") is not None]
+                for r in ok]
+        out["position_consistency_ci"] = boot.rate(both)
+        out["position_pairs"] = sum(len(g) for g in both)
     else:  # a scoring model always gives a score in both positions alike
         out["judgments"] = 0
         out["parse_failure_rate"] = None
         out["position_consistency"] = None
+        out["position_consistency_ci"] = None
+        out["position_pairs"] = 0
     out["judge_calls"] = meta.get("model_calls", out["judgments"] or None)
     out["seed"] = meta.get("seed")
     out["seconds"] = meta.get("seconds")
@@ -47,9 +59,16 @@ def read_rows(path: str, keep: Optional[set[str]] = None) -> list[dict]:
     return [r for i, r in rows.items() if keep is None or i in keep]
 
 
-def suite_summary(suite: str, rows: list[dict], meta: dict) -> dict[str, Any]:
+def suite_summary(suite: str, rows: list[dict], meta: dict, resamples: Optional[int] = None) -> dict[str, Any]:
+    """The suite's metrics and `always`. Intervals use the run's seed and `resamples`, else the
+    run's own resamples from `meta` (so a rescore repeats the run's intervals)."""
+    boot = from_meta(meta, resamples)
     ok = [r for r in rows if not r.get("error")]
-    return {"metrics": suite_module(suite).summarize(ok) if ok else None, "always": always(rows, meta)}
+    mod = suite_module(suite)
+    metrics = None
+    if ok:
+        metrics = mod.summarize(ok, boot) if suite in WITH_INTERVALS else mod.summarize(ok)
+    return {"metrics": metrics, "always": always(rows, meta, boot)}
 
 
 def discover(input: str) -> list[tuple[str, str, str]]:
@@ -77,8 +96,9 @@ def discover(input: str) -> list[tuple[str, str, str]]:
 
 def build_summary(input: str, *, keep: Optional[dict[str, set[str]]] = None, name: Optional[str] = None,
                   models: Optional[Iterable[tuple[str, str, str]]] = None,
-                  suites: Optional[list[str]] = None) -> dict[str, Any]:
-    """The summary of results under `input`; `keep` restricts each suite to the current run's items."""
+                  suites: Optional[list[str]] = None, resamples: Optional[int] = None) -> dict[str, Any]:
+    """The summary of results under `input`; `keep` restricts each suite to the current run's items;
+    `resamples` of the bootstrap intervals (default: each run's own, see `suite_summary`)."""
     found = discover(input)
     info = {m: {"name": m, "kind": k, "ref": r} for m, k, r in (models or [])}
     results: dict[str, dict[str, Any]] = {}
@@ -87,7 +107,7 @@ def build_summary(input: str, *, keep: Optional[dict[str, set[str]]] = None, nam
             continue
         meta = read_meta(path[: -len(".jsonl")] + ".meta.json")
         rows = read_rows(path, None if keep is None else keep.get(suite, set()))
-        results.setdefault(model, {})[suite] = suite_summary(suite, rows, meta)
+        results.setdefault(model, {})[suite] = suite_summary(suite, rows, meta, resamples)
         if model not in info:
             fp = meta.get("model_fingerprint") or {}
             info[model] = {"name": model, "kind": meta.get("kind"), "ref": fp.get("ref")}
@@ -103,3 +123,59 @@ def build_summary(input: str, *, keep: Optional[dict[str, set[str]]] = None, nam
 def write_summary(summary: dict, path: str) -> None:
     with open(path, "w", encoding="utf-8") as f:
         json.dump(summary, f, indent=1, ensure_ascii=False)
+
+
+# ----------------------------------------------------------------------------- headline
+
+# Where a model's headline accuracy comes from: (suite, path to the figure, its count beside it).
+HEADLINE = (("rationale", ("accuracy",), "n"), ("judgebench", ("overall",), "n"),
+            ("social", ("domains", "bias", "accuracy"), "n"))
+
+
+def _at(d: Any, *keys: Any) -> Any:
+    for k in keys:
+        d = d.get(k) if isinstance(d, dict) else None
+    return d
+
+
+def headline(summary: dict, model: str, suite: Optional[str] = None) -> dict[str, Any]:
+    """One model's headline row: accuracy and position consistency with their 95% intervals,
+    parse failures, rationale consistency and the pair count `n`, from `suite` (default: the
+    first of rationale, judgebench, social the model was evaluated on; values None without one)."""
+    per = summary["results"].get(model)
+    if per is None:
+        raise KeyError(f"no results for model {model!r}; models: {', '.join(summary['results'])}")
+    spec = next((h for h in HEADLINE if (suite is None or h[0] == suite) and per.get(h[0])), None)
+    name, path, count = spec or (None, ("-",), "n")
+    m, a = _at(per, name, "metrics") or {}, _at(per, name, "always") or {}
+    row: dict[str, Any] = {"model": model, "suite": name, "accuracy": _at(m, *path),
+                           "accuracy_ci": _at(m, *path[:-1], f"{path[-1]}_ci"), "n": _at(m, *path[:-1], count)}
+    for k in ("position_consistency", "position_consistency_ci", "position_pairs", "parse_failure_rate"):
+        row[k] = a.get(k)
+    for k in ("rationale_consistency", "rationale_consistency_ci", "rationale_items"):
+        row[k] = m.get(k)
+    return row
+
+
+def headline_rows(summary: dict, suite: Optional[str] = None) -> list[dict[str, Any]]:
+    """`headline` of every model in the summary, in its order."""
+    return [headline(summary, m["name"], suite) for m in summary["models"]]
+
+
+def format_headline_table(rows: Sequence[dict[str, Any]]) -> str:
+    """A small plain-text table of headline rows (for the console); '-' = no data."""
+    def num(v: Any) -> str:
+        return "-" if v is None else f"{v:.1f}"
+
+    def ci(v: Any, c: Any) -> str:
+        return num(v) + (f" [{c[0]:.1f}, {c[1]:.1f}]" if v is not None and c else "")
+
+    head = ("model", "accuracy % [95% CI]", "position consistency % [95% CI]", "parse failures %",
+            "rationale consistency %", "n")
+    body = [(str(r["model"]), ci(r["accuracy"], r["accuracy_ci"]),
+             ci(r["position_consistency"], r["position_consistency_ci"]), num(r["parse_failure_rate"]),
+             num(r["rationale_consistency"]), "-" if r["n"] is None else str(r["n"])) for r in rows]
+    widths = [max(len(x[k]) for x in [head, *body]) for k in range(len(head))]
+    line = lambda cells: "  ".join(c.ljust(w) if k == 0 else c.rjust(w)  # noqa: E731
+                                   for k, (c, w) in enumerate(zip(cells, widths))).rstrip()
+    return "\n".join([line(head), line(["-" * w for w in widths]), *map(line, body)])

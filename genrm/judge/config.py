@@ -54,7 +54,7 @@ class JudgeConfig:
     stop: list[str] = field(default_factory=list)
     orders: Literal["both", "one"] = "both"  # evaluation: every comparison as AB and BA; one: seeded placement
     top_k: int = 5  # evaluation: reasons kept for rationale consistency
-    chunk_size: int = 64  # evaluation: comparisons per backend call
+    chunk_size: Optional[int] = None  # evaluation: comparisons per backend call (None: the backend's preference)
 
     def __post_init__(self) -> None:
         # Today's trainer recipes name the style in `template` (`judge.template: answer-tag`):
@@ -71,7 +71,7 @@ class JudgeConfig:
         if self.temperature < 0 or not 0 < self.top_p <= 1:
             raise RecipeError(f"keys 'judge.temperature' (>= 0) and 'judge.top_p' (in (0, 1]) are out of range, "
                               f"got {self.temperature} and {self.top_p}")
-        if self.top_k < 1 or self.chunk_size < 1:
+        if self.top_k < 1 or (self.chunk_size is not None and self.chunk_size < 1):
             raise RecipeError(f"keys 'judge.top_k' and 'judge.chunk_size' must be >= 1, got {self.top_k} and "
                               f"{self.chunk_size}")
 

@@ -20,6 +20,8 @@ import jinja2
 
 from genrm.judge.verdict import STYLES as JUDGE_STYLES  # the verdict format defines the styles
 _STYLE_FILES = {"rationale": "judge_rationale.jinja", "answer-tag": "judge_answer_tag.jinja"}
+# Built-in prompts selectable by name in `judge.template` (the verdict format stays `style`'s).
+NAMED_TEMPLATES = {"compact": "judge_compact.jinja"}
 METAJUDGE_FILE = "metajudge.jinja"
 _TEMPLATE_SUFFIXES = (".jinja", ".jinja2", ".j2")
 
@@ -45,7 +47,10 @@ def builtin_template(name: str) -> str:
 
 
 def load_template_source(template: str) -> str:
-    """A path to a template file, or an inline Jinja string, to template source."""
+    """A built-in template's name (`NAMED_TEMPLATES`), a path to a template file, or an
+    inline Jinja string, to template source."""
+    if template in NAMED_TEMPLATES:
+        return builtin_template(NAMED_TEMPLATES[template])
     looks_like_path = "\n" not in template and (
         template.endswith(_TEMPLATE_SUFFIXES) or os.sep in template and "{" not in template
     )

@@ -333,7 +333,8 @@ def matcher_from_config(cfg: MatcherConfig, backend: Any = None) -> Matcher:
     For "llm", `backend` is the MetaJudge's backend, else one is built from `cfg.backend`."""
     spec: dict[str, Any] = {"kind": cfg.kind, **cfg.options}
     if cfg.kind == "llm" and cfg.backend is not None:
-        spec["backend"] = dict(cfg.backend)
+        # expected_tokens_per_s sizes the MetaJudge load in the training plan; the backend takes no such key
+        spec["backend"] = {k: v for k, v in cfg.backend.items() if k != "expected_tokens_per_s"}
     return make_matcher(spec, backend)
 
 

@@ -14,6 +14,7 @@ assistant turn only.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -24,7 +25,8 @@ from genrm.data.recipe import BuildRecipe
 from genrm.data.record import PreferenceRecord, read_jsonl
 from genrm.data.sides import render_units
 from genrm.evaluation.judging import judge_messages
-from genrm.judge.verdict import render_verdict
+from genrm.judge.prompts import NAMED_TEMPLATES
+from genrm.judge.verdict import STYLES, render_verdict
 from genrm.training.recipe import TrainRecipe
 
 
@@ -36,11 +38,13 @@ class TrainData:
 
 
 def judge_style(recipe: TrainRecipe) -> tuple[str, str | None]:
-    """(verdict style, template path or None) of the recipe's `judge` section. The trainer
-    takes a template file only (`judge.template: answer-tag`, a style name, means that style)."""
+    """(verdict style, template or None) of the recipe's `judge` section. The trainer takes a
+    built-in template's name (`compact`) or a template file (`judge.template: answer-tag`, a
+    style name, means that style)."""
     style, t = recipe.judge.style, recipe.judge.template
-    if t is not None and not os.path.isfile(t):
-        raise RecipeError(f"judge.template {t!r} is neither 'rationale', 'answer-tag' nor an existing template file")
+    if t is not None and t not in NAMED_TEMPLATES and not os.path.isfile(t):
+        names = ", ".join(repr(n) for n in (*STYLES, *NAMED_TEMPLATES))
+        raise RecipeError(f"judge.template {t!r} is neither one of {names} nor an existing template file")
     return style, t
 
 
@@ -69,6 +73,9 @@ def load_data(recipe: TrainRecipe) -> TrainData:
         )
     train = _read_split(path, d.train_split, "data.train_split")
     evals = _read_split(path, d.eval_split, "data.eval_split") if d.eval_split else []
+    if d.label_kinds is not None:
+        train = [r for r in train if r.label_kind in d.label_kinds]
+        evals = [r for r in evals if r.label_kind in d.label_kinds]
     if d.max_train_records is not None:
         train = train[: d.max_train_records]
     if d.max_eval_records is not None:
@@ -97,11 +104,36 @@ def check_units(recipe: TrainRecipe, records: Sequence[PreferenceRecord]) -> Non
               "(no advantage), never 0")
 
 
-def sft_target(record: PreferenceRecord, style: str = "rationale") -> str | None:
-    """Numbered human units, most important first, then the verdict for the record's placement."""
-    units = render_units(record.rationale_units, record.chosen_position)
+def placements(records: Sequence[PreferenceRecord], both_orders: bool) -> list[PreferenceRecord]:
+    """The records as placed, or (both_orders) each followed by its copy with the chosen
+    response on the other side: the copy's label, verdict and rendered units follow."""
+    if not both_orders:
+        return list(records)
+    out = []
+    for r in records:
+        other = "B" if r.chosen_position == "A" else "A"
+        out += [r, dataclasses.replace(r, chosen_position=other)]
+    return out
+
+
+def decision_reason(record: PreferenceRecord) -> str:
+    """A last reason that ties the decision to a side, the content first: the chosen
+    response quoted (its first words when long), then its position. A small judge picks
+    the right text long before it can name the side; quoting first lets the verdict follow."""
+    words = str(record.chosen).split()
+    quote = " ".join(words) if len(words) <= 30 else " ".join(words[:12]) + " ..."
+    return f'So "{quote}" (Response {record.chosen_position}) is the better response.'
+
+
+def sft_target(record: PreferenceRecord, style: str = "rationale", max_units: int | None = None,
+               decision: bool = False) -> str | None:
+    """Numbered human units, most important first (the first `max_units`), then (`decision`)
+    `decision_reason`, then the verdict for the record's placement."""
+    units = render_units(record.rationale_units, record.chosen_position)[:max_units]
     if not units:
         return None
+    if decision:
+        units.append(decision_reason(record))
     reasons = "\n".join(f"{i}. {u}" for i, u in enumerate(units, 1))
     return f"{reasons}\n\n{render_verdict(record.label, style)}"
 
@@ -109,8 +141,8 @@ def sft_target(record: PreferenceRecord, style: str = "rationale") -> str | None
 def sft_rows(records: Sequence[PreferenceRecord], recipe: TrainRecipe) -> list[dict[str, Any]]:
     style, template = judge_style(recipe)
     rows = []
-    for r in records:
-        target = sft_target(r, style)
+    for r in placements(records, recipe.sft.both_orders):
+        target = sft_target(r, style, recipe.sft.max_units, recipe.sft.decision_reason)
         if target is None:
             continue
         rows.append({"prompt": judge_messages(r, r.chosen_position, style, template),
@@ -132,7 +164,7 @@ def grpo_rows(records: Sequence[PreferenceRecord], recipe: TrainRecipe) -> list[
             "rejected": r.rejected,
             "record_id": r.id,
         }
-        for r in records
+        for r in placements(records, recipe.grpo.both_orders)
     ]
 
 

@@ -66,10 +66,12 @@ def barrier() -> None:
 
 def main_first(fn: Callable[[], T]) -> T:
     """`fn()` on the main process, then on the others once it has finished (it writes
-    what they then read: a dataset build, a download)."""
+    what they then read: a dataset build, a download). The barrier is passed even when
+    `fn` raises on the main process, so the others do not hang: they meet the same error."""
     if is_main():
-        out = fn()
-        barrier()
-        return out
+        try:
+            return fn()
+        finally:
+            barrier()
     barrier()
     return fn()

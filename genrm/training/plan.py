@@ -4,21 +4,26 @@
 records without units when the reward needs them, a `num_generations` that does not
 divide the generation batch, `use_vllm` without vLLM, an `llm` matcher URL that does
 not answer or does not list the matcher's model at `/models`. `make_plan` computes the
-batch arithmetic and token estimates that `dry_run=true` prints.
+batch arithmetic and token estimates that `dry_run=true` prints, with the GPU memory plan
+and the MetaJudge load (genrm.training.gpu_plan); without the data or a tokenizer (a dry
+run offline) the counts they give are printed as unknown.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 import os
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
+
 from genrm.backends.endpoint import redact_url
 from genrm.config import RecipeError
 from genrm.training import data as tdata
-from genrm.training.models import model_path
+from genrm.training import gpu_plan as gp
 from genrm.training.recipe import TrainRecipe
 
 
@@ -35,6 +40,34 @@ def launcher() -> dict[str, Any]:
     return {"world_size": world_size(), "distributed": kind,
             "mixed_precision": env.get("ACCELERATE_MIXED_PRECISION", "no"),
             "zero_stage": env.get("ACCELERATE_DEEPSPEED_ZERO_STAGE")}
+
+
+def zero_stage() -> int | None:
+    """The DeepSpeed ZeRO stage of this launch, as accelerate passes it to each process:
+    ACCELERATE_DEEPSPEED_ZERO_STAGE, or the stage in ACCELERATE_DEEPSPEED_CONFIG_FILE
+    (`--deepspeed_config_file`); None when DeepSpeed is not in use."""
+    env = os.environ
+    if env.get("ACCELERATE_USE_DEEPSPEED", "").lower() != "true":
+        return None
+    if env.get("ACCELERATE_DEEPSPEED_ZERO_STAGE"):
+        return int(env["ACCELERATE_DEEPSPEED_ZERO_STAGE"])
+    path = env.get("ACCELERATE_DEEPSPEED_CONFIG_FILE", "none")
+    if path != "none" and os.path.isfile(path):
+        with open(path) as f:
+            stage = json.load(f).get("zero_optimization", {}).get("stage")
+        return stage if isinstance(stage, int) else None
+    return None
+
+
+def check_launch(recipe: TrainRecipe) -> None:
+    """Settings that only the launch makes wrong."""
+    if recipe.eval_steps and recipe.grpo.enabled and zero_stage() == 3:
+        # Eval steps decode greedily with the trained model: ranks stop at different lengths,
+        # their ZeRO-3 all-gathers stop pairing up, and the job hangs until the NCCL timeout.
+        # One process would not hang, but refusing it too keeps a test run like the real one.
+        raise RecipeError(f"eval_steps={recipe.eval_steps} cannot run under DeepSpeed ZeRO-3 (ranks decode "
+                          "different lengths over sharded weights and hang); set eval_steps=0 and evaluate "
+                          "the saved model afterwards (evaluate/run.py, e.g. recipes/eval/paper_heldout.yaml)")
 
 
 def generation_batch(recipe: TrainRecipe, world: int) -> tuple[int, str]:
@@ -90,14 +123,21 @@ def probe_url(base_url: str, model: str | None = None, timeout: float = 5.0,
                           f"(/models lists: {', '.join(served) or 'none'})")
 
 
-def preflight(recipe: TrainRecipe, data: tdata.TrainData, strict: bool = True) -> list[str]:
+def preflight(recipe: TrainRecipe, data: tdata.TrainData | None, strict: bool = True) -> list[str]:
     """Raise on what would stop the run. With `strict=False` (a dry run, often made on
     another machine than the run) the checks of this machine's setup (vLLM installed, the
-    MetaJudge URL answering) come back as warnings instead."""
+    MetaJudge URL answering) come back as warnings instead, and the GPU plan is left to the
+    dry run's printout. `data` is None in a dry run that could not load it."""
     warnings: list[str] = []
     tdata.judge_style(recipe)
-    tdata.check_units(recipe, data.train)
+    if data is not None:
+        tdata.check_units(recipe, data.train)
     check_batch(recipe, world_size())
+    check_launch(recipe)
+    if strict and (recipe.gpu_memory_gib is not None or torch.cuda.is_available()):
+        plan, _ = gp.plan_for(recipe)
+        if plan is not None:
+            plan.check()
     machine: list[RecipeError] = []
     if recipe.use_vllm and importlib.util.find_spec("vllm") is None:
         machine.append(RecipeError("use_vllm=true but vLLM is not installed (pip install 'genrm[vllm]' on a CUDA "
@@ -128,6 +168,8 @@ def preflight(recipe: TrainRecipe, data: tdata.TrainData, strict: bool = True) -
 @dataclass
 class Plan:
     lines: list[tuple[str, Any]] = field(default_factory=list)
+    gpu: gp.GpuPlan | None = None  # its refusal is raised after the plan is printed
+    warnings: list[str] = field(default_factory=list)
 
     def add(self, key: str, value: Any) -> None:
         self.lines.append((key, value))
@@ -140,46 +182,57 @@ class Plan:
         return "\n".join(f"{k.ljust(width)}  {v}" for k, v in self.lines)
 
 
-def count_parameters(recipe: TrainRecipe) -> int:
-    """Parameters of the model, from its config alone (meta tensors, no weights read)."""
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM
-
-    cfg = AutoConfig.from_pretrained(model_path(recipe.model.ref), trust_remote_code=recipe.model.trust_remote_code)
-    with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(cfg, trust_remote_code=recipe.model.trust_remote_code)
-    return sum(p.numel() for p in model.parameters())
+def count_parameters(recipe: TrainRecipe) -> int | None:
+    """Parameters of the model, from its config alone (meta tensors, no weights read); None
+    when the config cannot be had (a hub id offline)."""
+    cfg = gp.load_model_config(recipe)
+    return None if cfg is None else gp.model_shape(cfg).params
 
 
-def make_plan(recipe: TrainRecipe, data: tdata.TrainData, tokenizer: Any) -> Plan:
+def make_plan(recipe: TrainRecipe, data: tdata.TrainData | None, tokenizer: Any, data_error: str = "") -> Plan:
     p = Plan()
     world = world_size()
-    p.add("model", f"{recipe.model.ref} ({count_parameters(recipe) / 1e6:.1f}M parameters, {recipe.model.dtype}"
-          f"{', LoRA r=%d' % recipe.lora.r if recipe.lora.enabled else ''})")
-    p.add("data", f"{data.path}: {len(data.train)} train, {len(data.eval)} eval records; "
-          f"{sum(1 for r in data.train if r.rationale_units)} train records with units")
+    n_params = count_parameters(recipe)
+    p.add("model", f"{recipe.model.ref} ({'unknown' if n_params is None else f'{n_params / 1e6:.1f}M'} parameters, "
+          f"{recipe.model.dtype}{', LoRA r=%d' % recipe.lora.r if recipe.lora.enabled else ''})")
+    if data is None:
+        p.add("data", f"unavailable ({data_error or 'not loaded'}): counts from the data are unknown")
+    else:
+        p.add("data", f"{data.path}: {len(data.train)} train, {len(data.eval)} eval records; "
+              f"{sum(1 for r in data.train if r.rationale_units)} train records with units")
     lau = launcher()
     p.add("launcher", f"{lau['distributed']}, {world} process(es), mixed precision {lau['mixed_precision']}"
           + (f", ZeRO-{lau['zero_stage']}" if lau["zero_stage"] else ""))
+    known = data is not None
     if recipe.sft.enabled:
         s = recipe.sft
-        rows = tdata.sft_rows(data.train, recipe)
+        rows = tdata.sft_rows(data.train, recipe) if known else None
         per_step = s.per_device_train_batch_size * world * s.gradient_accumulation_steps
-        steps = s.max_steps if s.max_steps > 0 else math.ceil(math.ceil(len(rows) / per_step) * s.num_train_epochs)
-        toks = _sft_tokens(rows, tokenizer)
-        p.add("sft", f"{len(rows)} examples, {per_step} per optimizer step, {steps} steps, lr {s.learning_rate}")
-        p.add("sft tokens", f"about {min(steps * per_step, len(rows) * s.num_train_epochs) * toks:,.0f} "
-              f"({toks:.0f} per example)")
+        steps = s.max_steps if s.max_steps > 0 else (
+            math.ceil(math.ceil(len(rows) / per_step) * s.num_train_epochs) if rows is not None else "unknown")
+        p.add("sft", f"{len(rows) if rows is not None else 'unknown'} examples, {per_step} per optimizer step, "
+              f"{steps} steps, lr {s.learning_rate}")
+        if rows is not None and tokenizer is not None:
+            toks = _sft_tokens(rows, tokenizer)
+            p.add("sft tokens", f"about {min(steps * per_step, len(rows) * s.num_train_epochs) * toks:,.0f} "
+                  f"({toks:.0f} per example)")
+        else:
+            p.add("sft tokens", "unknown (no data or tokenizer)")
+    gen_batch, _ = generation_batch(recipe, world)
     if recipe.grpo.enabled:
         g = recipe.grpo
-        rows, dropped, lengths = tdata.fit_prompts(tdata.grpo_rows(data.train, recipe), tokenizer, g.max_prompt_length)
-        gen_batch, _ = generation_batch(recipe, world)
         per_step = g.per_device_train_batch_size * world * g.gradient_accumulation_steps
         prompts_per_step = per_step / g.num_generations
-        steps = g.max_steps if g.max_steps > 0 else math.ceil(len(rows) * g.num_generations / per_step * g.num_train_epochs) * g.num_iterations
-        mean_prompt = sum(lengths) / len(lengths) if lengths else 0
-        p.add("grpo", f"{len(rows)} prompts ({dropped} over {g.max_prompt_length} tokens left out), "
-              f"{g.num_generations} completions each, {steps} optimizer steps, lr {g.learning_rate}")
+        if known and tokenizer is not None:
+            rows, dropped, lengths = tdata.fit_prompts(tdata.grpo_rows(data.train, recipe), tokenizer, g.max_prompt_length)
+            steps = g.max_steps if g.max_steps > 0 else math.ceil(len(rows) * g.num_generations / per_step * g.num_train_epochs) * g.num_iterations
+            mean_prompt = sum(lengths) / len(lengths) if lengths else 0
+            p.add("grpo", f"{len(rows)} prompts ({dropped} over {g.max_prompt_length} tokens left out), "
+                  f"{g.num_generations} completions each, {steps} optimizer steps, lr {g.learning_rate}")
+        else:
+            steps = g.max_steps if g.max_steps > 0 else None
+            p.add("grpo", f"unknown prompts (no data or tokenizer), {g.num_generations} completions each, "
+                  f"{steps or 'unknown'} optimizer steps, lr {g.learning_rate}")
         p.add("grpo batch", f"{per_step} completions ({prompts_per_step:g} prompts) per optimizer step; "
               f"generation batch {gen_batch}")
         p.add("grpo loss", f"{g.loss_type}, beta {g.beta}, epsilon {g.epsilon}/{g.epsilon_high or g.epsilon}, "
@@ -187,11 +240,27 @@ def make_plan(recipe: TrainRecipe, data: tdata.TrainData, tokenizer: Any) -> Pla
         matched = per_step if recipe.reward.kind != "outcome" else 0
         p.add("reward", f"{recipe.reward.kind} ({recipe.reward.matcher.kind} matcher): up to {matched} matcher "
               f"calls per step, at most {recipe.reward.max_model_units} reasons each")
-        p.add("grpo tokens", f"about {steps * per_step * mean_prompt:,.0f} prompt + up to "
-              f"{steps * per_step * g.max_completion_length:,} completion tokens (mean prompt {mean_prompt:.0f})")
+        if known and tokenizer is not None and steps is not None:
+            p.add("grpo tokens", f"about {steps * per_step * mean_prompt:,.0f} prompt + up to "
+                  f"{steps * per_step * g.max_completion_length:,} completion tokens (mean prompt {mean_prompt:.0f})")
+        else:
+            p.add("grpo tokens", "unknown (no data or tokenizer)")
     if recipe.eval_steps:
-        p.add("eval", f"every {recipe.eval_steps} GRPO steps: {min(recipe.eval.max_records, len(data.eval))} "
+        n_eval = min(recipe.eval.max_records, len(data.eval)) if known else f"up to {recipe.eval.max_records}"
+        p.add("eval", f"every {recipe.eval_steps} GRPO steps: {n_eval} "
               f"eval records judged greedily (up to {recipe.eval.max_new_tokens} new tokens)")
+    p.gpu, skipped = gp.plan_for(recipe)
+    if p.gpu is None:
+        p.add("gpu plan", skipped)
+    else:
+        for key, value in p.gpu.lines:
+            p.add(key, value)
+        p.add("gpu plan", p.gpu.refusal or "fits")
+    units = [len(r.rationale_units) for r in data.train if r.rationale_units] if known else []
+    mj_lines, mj_warnings = gp.metajudge_load(recipe, gen_batch, world, sum(units) / len(units) if units else None)
+    for key, value in mj_lines:
+        p.add(key, value)
+    p.warnings = mj_warnings
     p.add("output", recipe.output_dir)
     return p
 

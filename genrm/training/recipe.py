@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Optional
 
 from genrm.config import RecipeError
+from genrm.data.record import LABEL_KINDS
 from genrm.judge.config import EVALUATION_KEYS, SAMPLING_KEYS, JudgeConfig
 from genrm.reward.config import MatcherConfig, RewardConfig  # noqa: F401 - the reward section; both importable here
 
@@ -32,6 +33,9 @@ class DataConfig:
     eval_split: str = "eval"
     max_train_records: Optional[int] = None
     max_eval_records: Optional[int] = None
+    # Keep only records of these label kinds (gold, directional, ...), before the max_* caps;
+    # None keeps all. Directional pairs have no right answer to learn (see README).
+    label_kinds: Optional[list[str]] = None
 
 
 @dataclass
@@ -45,6 +49,12 @@ class SFTConfig:
     max_length: int = 2048
     max_records: Optional[int] = None
     warmup_steps: float = 0.0  # steps, or a fraction of all steps when below 1
+    # Each record in both placements (chosen as A and as B, the verdict and units rendered
+    # for each), so that a constant-position verdict earns nothing. Doubles the examples.
+    both_orders: bool = False
+    max_units: Optional[int] = None  # keep the first N units of each target (None: all)
+    # End each target with `So "<chosen>" (Response X) is the better response.` (data.decision_reason)
+    decision_reason: bool = False
 
 
 @dataclass
@@ -68,7 +78,11 @@ class GRPOConfig:
     generation_batch_size: Optional[int] = None  # default: per-device batch x processes x accumulation
     scale_rewards: Literal["group", "batch", "none"] = "group"
     mask_truncated_completions: bool = False
-    log_completions: bool = True
+    # TRL's "token" ratio per token, or "sequence": one length-normalised ratio per completion (GSPO)
+    importance_sampling_level: Literal["token", "sequence"] = "token"
+    log_completions: bool = True  # TRL's completions table (console, parquet, wandb) each logging step
+    num_completions_to_print: Optional[int] = 2  # console rows of that table (0: none; null: every completion)
+    both_orders: bool = False  # each record's prompt in both placements (see sft.both_orders)
 
 
 @dataclass
@@ -114,6 +128,17 @@ class TrainRecipe:
     vllm_mode: Literal["colocate", "server"] = "colocate"
     vllm_server_base_url: Optional[str] = None
     vllm_gpu_memory_utilization: float = 0.3
+    # TRL's vLLM fields, same names as trl.GRPOConfig (colocate mode; a server takes its own flags)
+    vllm_max_model_length: Optional[int] = None  # None: the model's own context (40,960 for Qwen3)
+    vllm_tensor_parallel_size: int = 1  # ranks that share one colocated engine (must divide the processes)
+    vllm_enable_sleep_mode: bool = False  # free the engine's weights and KV cache while training steps run
+    # Correction for vLLM's sampling logprobs vs the trainer's (TRL's defaults: on, sequence_mask, 3.0)
+    vllm_importance_sampling_correction: bool = True
+    vllm_importance_sampling_mode: Literal["token_truncate", "token_mask", "sequence_truncate", "sequence_mask"] = (
+        "sequence_mask")
+    vllm_importance_sampling_clip_max: Optional[float] = 3.0
+    vllm_importance_sampling_clip_min: Optional[float] = None
+    gpu_memory_gib: Optional[float] = None  # the GPU plan's memory per GPU; default: the detected device, else 80
     report_to: Literal["wandb", "trackio", "none"] = "wandb"
     save_steps: int = 50
     save_total_limit: Optional[int] = 2
@@ -133,6 +158,7 @@ class TrainRecipe:
             raise RecipeError("overwrite=true and resume=true contradict each other; pick one")
         if self.use_vllm and self.vllm_mode == "server" and not self.vllm_server_base_url:
             raise RecipeError("vllm_mode=server needs vllm_server_base_url (e.g. http://127.0.0.1:8000)")
+        self._validate_vllm()
         if self.reward.kind == "weighted" and len(self.reward.weights) != 2:
             raise RecipeError(f"reward.weights must be [w_outcome, w_rationale], got {self.reward.weights}")
         if self.reward.matcher.kind == "llm" and not self.reward.matcher.backend:
@@ -156,5 +182,32 @@ class TrainRecipe:
                 raise RecipeError(f"{key} must be >= 1, got {v}")
         if self.eval_steps < 0:
             raise RecipeError(f"eval_steps must be >= 0, got {self.eval_steps}")
+        bad = [k for k in self.data.label_kinds or () if k not in LABEL_KINDS]
+        if bad or self.data.label_kinds == []:
+            raise RecipeError(f"key 'data.label_kinds' must list some of {', '.join(LABEL_KINDS)}, got {self.data.label_kinds}")
+        if self.sft.max_units is not None and self.sft.max_units < 1:
+            raise RecipeError(f"key 'sft.max_units' must be >= 1 or null, got {self.sft.max_units}")
+        if self.gpu_memory_gib is not None and self.gpu_memory_gib <= 0:
+            raise RecipeError(f"gpu_memory_gib must be > 0 (GiB per GPU), got {self.gpu_memory_gib}")
         if self.precision == "fp16" and self.model.dtype == "bfloat16":
             raise RecipeError("precision=fp16 with model.dtype=bfloat16: pick one half precision")
+
+    def _validate_vllm(self) -> None:
+        g = self.grpo
+        if self.vllm_tensor_parallel_size < 1:
+            raise RecipeError(f"vllm_tensor_parallel_size must be >= 1, got {self.vllm_tensor_parallel_size}")
+        need = g.max_prompt_length + g.max_completion_length
+        if self.vllm_max_model_length is not None and self.vllm_max_model_length < need:
+            # vLLM refuses a longer request mid-run; say so before any weights load.
+            raise RecipeError(f"vllm_max_model_length={self.vllm_max_model_length} is below grpo.max_prompt_length + "
+                              f"grpo.max_completion_length = {need}; set it to at least {need}")
+        if g.num_completions_to_print is not None and g.num_completions_to_print < 0:
+            raise RecipeError(f"grpo.num_completions_to_print must be >= 0 or null, got {g.num_completions_to_print}")
+        lo, hi = self.vllm_importance_sampling_clip_min, self.vllm_importance_sampling_clip_max
+        if lo is not None and hi is not None and lo >= hi:
+            raise RecipeError(f"vllm_importance_sampling_clip_min ({lo}) must be below "
+                              f"vllm_importance_sampling_clip_max ({hi})")
+        if (self.vllm_importance_sampling_correction and self.vllm_importance_sampling_mode.endswith("_truncate")
+                and lo is None and hi is None):
+            raise RecipeError(f"vllm_importance_sampling_mode={self.vllm_importance_sampling_mode} needs "
+                              "vllm_importance_sampling_clip_max or _clip_min")

@@ -23,6 +23,7 @@ from typing import Any
 
 from genrm.backends.hf import HFBackend
 from genrm.config import RecipeError, dump_recipe, load_recipe
+from genrm.data.errors import DataError
 from genrm.evaluation.judging import judge_records
 from genrm.outputs import claim_output_dir
 from genrm.reward.rewards import matcher_from_config
@@ -78,17 +79,11 @@ def train(argv: list[str]) -> int:
     recipe = load_recipe(argv, TrainRecipe)
     recipe.output_dir = recipe.output_dir.replace("${name}", recipe.name)
     dist.init_processes()
-    data = dist.main_first(lambda: tdata.load_data(recipe))  # one build (data.build), read by every rank
-    warnings = preflight(recipe, data, strict=not recipe.dry_run)
-    tokenizer = None
     if recipe.dry_run:
-        tokenizer = load_tokenizer(recipe)
-        plan = make_plan(recipe, data, tokenizer)
-        print(plan.text())
-        for w in warnings:
-            print(f"warning: {w}")
-        print("dry run: no weights loaded, nothing written to output_dir")
-        return 0
+        return dry_run(recipe)
+    data = dist.main_first(lambda: tdata.load_data(recipe))  # one build (data.build), read by every rank
+    preflight(recipe, data, strict=True)
+    tokenizer = None
     out = recipe.output_dir
     if _is_main():
         claim_output_dir(out, "train", overwrite=recipe.overwrite, resume=recipe.resume)
@@ -131,6 +126,32 @@ def train(argv: list[str]) -> int:
         print(f"checkpoint: {out}")
         print(f"recipe and plan: {out}/recipe.yaml, {out}/plan.json")
         print(f"logs: {out}/wandb (offline run)" if recipe.report_to == "wandb" else f"logs: {grpo_dir}")
+    return 0
+
+
+def dry_run(recipe: TrainRecipe) -> int:
+    """Print the plan, GPU plan included; offline, data that cannot be built and a tokenizer
+    that cannot be had leave their counts unknown. A GPU plan that does not fit is refused
+    (RecipeError, exit 2) after it is printed."""
+    data, data_error = None, ""
+    try:
+        data = dist.main_first(lambda: tdata.load_data(recipe))
+    except DataError as e:  # e.g. hub datasets offline
+        data_error = str(e).strip().split("\n")[0]
+    warnings = preflight(recipe, data, strict=False)
+    try:
+        tokenizer = load_tokenizer(recipe)
+    except (OSError, ValueError):  # a hub id offline
+        tokenizer = None
+    if tokenizer is not None and not getattr(tokenizer, "chat_template", None):
+        tokenizer = None  # a config-only model directory yields a tokenizer with no chat template
+    plan = make_plan(recipe, data, tokenizer, data_error)
+    print(plan.text())
+    for w in warnings + plan.warnings:
+        print(f"warning: {w}")
+    if plan.gpu is not None:
+        plan.gpu.check()
+    print("dry run: no weights loaded, nothing written to output_dir")
     return 0
 
 

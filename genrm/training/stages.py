@@ -91,7 +91,14 @@ def grpo_args(recipe: TrainRecipe, stage_dir: str) -> Any:
     vllm = {}
     if recipe.use_vllm:
         vllm = dict(use_vllm=True, vllm_mode=recipe.vllm_mode,
-                    vllm_gpu_memory_utilization=recipe.vllm_gpu_memory_utilization)
+                    vllm_gpu_memory_utilization=recipe.vllm_gpu_memory_utilization,
+                    vllm_max_model_length=recipe.vllm_max_model_length,
+                    vllm_tensor_parallel_size=recipe.vllm_tensor_parallel_size,
+                    vllm_enable_sleep_mode=recipe.vllm_enable_sleep_mode,
+                    vllm_importance_sampling_correction=recipe.vllm_importance_sampling_correction,
+                    vllm_importance_sampling_mode=recipe.vllm_importance_sampling_mode,
+                    vllm_importance_sampling_clip_max=recipe.vllm_importance_sampling_clip_max,
+                    vllm_importance_sampling_clip_min=recipe.vllm_importance_sampling_clip_min)
         if recipe.vllm_mode == "server":
             vllm["vllm_server_base_url"] = recipe.vllm_server_base_url
     return GRPOConfig(
@@ -103,6 +110,7 @@ def grpo_args(recipe: TrainRecipe, stage_dir: str) -> Any:
         epsilon_high=g.epsilon_high, num_iterations=g.num_iterations, max_completion_length=g.max_completion_length,
         temperature=g.temperature, top_p=g.top_p, scale_rewards=g.scale_rewards,
         mask_truncated_completions=g.mask_truncated_completions, log_completions=g.log_completions,
+        num_completions_to_print=g.num_completions_to_print, importance_sampling_level=g.importance_sampling_level,
         model_init_kwargs=model_init_kwargs(recipe), shuffle_dataset=True,
     )
 

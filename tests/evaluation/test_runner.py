@@ -144,6 +144,11 @@ def test_rewardbench_and_rationale_suites(tmp_path, tiny_dir, fixtures_dir):
     assert proxy["rationale"]["metrics"]["rationale_consistency"] is None
     assert all(v["accuracy"] in (0.0, 100.0) for v in proxy["rewardbench"]["metrics"]["subsets"].values())
     assert "Rationale consistency" in (out / "report.md").read_text()
+    # Accuracy and position consistency carry their interval over the 2 records, seeded by the run.
+    lo, hi = ra["metrics"]["accuracy_ci"]
+    assert lo <= ra["metrics"]["accuracy"] <= hi and ra["always"]["position_pairs"] == 2
+    assert json.loads((out / tiny_dir.name / "rationale.meta.json").read_text())["bootstrap_resamples"] == 1000
+    assert f"| accuracy | {ra['metrics']['accuracy']:.1f} [{lo:.1f}, {hi:.1f}] (n=2) |" in (out / "report.md").read_text()
 
 
 def _entry(name):
@@ -199,3 +204,22 @@ def test_rationale_suite_on_built_records_filters_by_unit_origin(tmp_path, fixtu
         rationale.load_items(data, None)
     with pytest.raises(RecipeError, match="data.rationale.origins"):
         recipe(["models=[m]", "data.rationale.origins=[silver]"])
+
+
+def test_a_model_limit_caps_that_model_only(tmp_path, tiny_dir, fixtures_dir):
+    """`models.N.limit`: a base that writes no verdict can be judged on fewer items; its rows
+    carry their own n and its meta the items it was given."""
+    out = tmp_path / "eval"
+    summary = run(recipe([
+        f"models=[{{ref: {tiny_dir}, name: full}}, {{ref: {tiny_dir}, name: capped, limit: 1}}]",
+        "suites=[rationale]", f"output_dir={out}",
+        f"data.rationale.path={fixtures_dir / 'rationalerm' / 'test.jsonl'}", "data.rationale.options={}",
+        "matcher={kind: lexical}", "judge.max_new_tokens=8", "plots=false",
+    ]))
+    full, capped = (summary["results"][m]["rationale"] for m in ("full", "capped"))
+    assert full["metrics"]["n"] == 2 and capped["metrics"]["n"] == 1 and capped["always"]["judgments"] == 2
+    meta = json.loads((out / "capped" / "rationale.meta.json").read_text())
+    assert meta["items_expected"] == 1
+    assert meta["data_fingerprint"] != json.loads((out / "full" / "rationale.meta.json").read_text())["data_fingerprint"]
+    with pytest.raises(RecipeError, match="limit"):
+        recipe([f"models=[{{ref: {tiny_dir}, limit: 0}}]", "suites=[rationale]"])

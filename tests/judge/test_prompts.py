@@ -115,3 +115,18 @@ def test_real_rm_bench_prompt_renders(shared_data):
     user = msgs[1]["content"]
     assert row["prompt"].strip() in user
     assert row["chosen"][0].strip() in user and row["rejected"][0].strip() in user
+
+
+def test_compact_template_keeps_the_verdict_format_in_a_fraction_of_the_tokens():
+    """`judge.template: compact`: the pair in the same order, the rationale style's verdict,
+    and about a third of the built-in prompt's length (for small fine-tuned judges)."""
+    full = render_judge_messages("What is 2+2?", "It is 4.", "It is 5.")
+    compact = render_judge_messages("What is 2+2?", "It is 4.", "It is 5.", template="compact")
+    assert [m["role"] for m in compact] == ["system", "user"]
+    user = compact[1]["content"]
+    assert user.index("What is 2+2?") < user.index("[Response A]\nIt is 4.") < user.index("[Response B]\nIt is 5.")
+    assert "\\boxed{A>B}" in compact[0]["content"] and "numbered reasons" in compact[0]["content"]
+    assert len("".join(m["content"] for m in compact)) * 3 < len("".join(m["content"] for m in full))
+    assert parse_verdict(user).error == "no verdict"  # the varying part carries no verdict to copy
+    other = render_judge_messages("Name a prime.", "7", "8", template="compact")
+    assert other[0] == compact[0]  # the fixed part comes first: prefix reuse

@@ -17,6 +17,19 @@ def test_main_first_runs_on_rank_0_before_the_others(monkeypatch, rank, order):
     assert events == order
 
 
+def test_main_first_passes_the_barrier_when_rank_0_fails(monkeypatch):
+    events = []
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setattr(dist, "barrier", lambda: events.append("barrier"))
+
+    def fail():
+        raise ValueError("no data")
+
+    with pytest.raises(ValueError):
+        dist.main_first(fail)
+    assert events == ["barrier"]  # rank 1 is let through and meets the same error
+
+
 def test_train_builds_the_data_on_the_main_process_first(monkeypatch, tiny_model, tiny_data, tmp_path):
     """Every rank used to call load_data before the first barrier (an LLM unit
     decomposition ran once per rank and raced on publishing): it now runs inside main_first."""

@@ -19,6 +19,7 @@ from typing import Any, Iterable, Optional, Sequence
 from genrm.data.record import user_prompt
 from genrm.data.rows import DataError, load_rows, require_text
 from genrm.data.sources.judgebench import CATEGORIES, HUB_ID, category
+from genrm.evaluation.intervals import Bootstrap
 from genrm.evaluation.models import Comparison
 from genrm.evaluation.suites.common import is_won
 from genrm.judge.verdict import flip_label
@@ -143,5 +144,8 @@ def item_row(pair: Pair, results: Sequence[dict]) -> dict[str, Any]:
             "judgments": [{"decision": d} for d in games], "correct": correct}
 
 
-def summarize(rows: Sequence[dict]) -> dict[str, Any]:
-    return score((r["source"], r["correct"]) for r in rows)
+def summarize(rows: Sequence[dict], boot: Optional[Bootstrap] = None) -> dict[str, Any]:
+    """`score`, plus `overall_ci`: the bootstrap interval of the overall score over pairs."""
+    out = score((r["source"], r["correct"]) for r in rows)
+    out["overall_ci"] = (boot or Bootstrap()).rate([[r["correct"]] for r in rows])
+    return out

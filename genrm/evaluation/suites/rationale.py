@@ -15,6 +15,7 @@ from typing import Any, Optional, Sequence
 from genrm.data.record import PreferenceRecord, human_units
 from genrm.data.rows import DataError
 from genrm.data.sources import get_source
+from genrm.evaluation.intervals import Bootstrap
 from genrm.evaluation.models import Comparison
 from genrm.evaluation.suites.common import is_won, placement, read_built
 from genrm.judge.votes import mean, pct
@@ -36,12 +37,14 @@ def load_items(data: Any, limit: Optional[int]) -> list[PreferenceRecord]:
     for rec in (r for recs in inputs for r in recs):
         if limit is not None and len(out) >= limit:
             break
-        if rec.rationale_origin not in data.origins or not human_units(rec.rationale_units) or rec.id in seen:
+        if (rec.rationale_origin not in data.origins or rec.label_kind not in data.label_kinds
+                or not human_units(rec.rationale_units) or rec.id in seen):
             continue
         seen.add(rec.id)
         out.append(rec)
     if not out:
-        raise DataError(f"no records with rationale units of origin {'/'.join(data.origins)} in {where}")
+        raise DataError(f"no {'/'.join(data.label_kinds)} records with rationale units of origin "
+                        f"{'/'.join(data.origins)} in {where}")
     return out
 
 
@@ -59,11 +62,16 @@ def item_row(rec: PreferenceRecord, results: Sequence[dict]) -> dict[str, Any]:
             "rationale_consistency": None if rc is None else 100.0 * rc, "match_failures": r.get("match_failures", 0)}
 
 
-def summarize(rows: Sequence[dict]) -> dict[str, Any]:
+def summarize(rows: Sequence[dict], boot: Optional[Bootstrap] = None) -> dict[str, Any]:
+    """Accuracy over `n` records and rationale consistency over `rationale_items`, each with
+    its bootstrap interval over records (`*_ci`)."""
+    boot = boot or Bootstrap()
     rcs = [r["rationale_consistency"] for r in rows if r["rationale_consistency"] is not None]
     return {
         "accuracy": pct(sum(r["correct"] for r in rows), len(rows)),
+        "accuracy_ci": boot.rate([[r["correct"]] for r in rows]),
         "rationale_consistency": mean(rcs),
+        "rationale_consistency_ci": boot.interval([[x] for x in rcs]),
         "rationale_items": len(rcs),
         "match_failures": sum(r["match_failures"] for r in rows),
         "unit_origins": ", ".join(sorted({r.get("origin", "human") for r in rows})),

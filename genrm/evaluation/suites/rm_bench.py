@@ -22,6 +22,7 @@ import numpy as np
 from genrm.data.record import user_prompt
 from genrm.data.rows import DataError, require, require_text
 from genrm.data.sources.rm_bench import HUB_ID, _kind, _sources, _variants, difficulty
+from genrm.evaluation.intervals import Bootstrap
 from genrm.evaluation.models import Comparison
 from genrm.evaluation.suites.common import is_won, placement
 from genrm.judge.votes import mean, score_vote
@@ -148,5 +149,16 @@ def item_row(p: Prompt, results: Sequence[dict]) -> dict[str, Any]:
     return row
 
 
-def summarize(rows: Sequence[dict]) -> dict[str, Any]:
-    return score((r["kind"], r["wins"]) for r in rows)
+def summarize(rows: Sequence[dict], boot: Optional[Bootstrap] = None) -> dict[str, Any]:
+    """`score`, plus the bootstrap intervals of each domain's avg (`avg_ci`, prompts drawn) and of
+    overall (`overall_ci`, prompts drawn within each domain), and `n`, the prompts in all."""
+    boot = boot or Bootstrap()
+    out = score((r["kind"], r["wins"]) for r in rows)
+    per: dict[str, list[float]] = {}  # a domain's avg is the mean of its prompts' own avgs
+    for r in rows:
+        per.setdefault(domain_of(r["kind"]), []).append(triangle_scores(100.0 * np.asarray(r["wins"]))["avg"])
+    for d, v in out["domains"].items():
+        v["avg_ci"] = boot.interval([[x] for x in per[d]])
+    out["overall_ci"] = boot.mean_of_means(list(per.values()))
+    out["n"] = len(rows)
+    return out

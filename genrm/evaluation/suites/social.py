@@ -28,6 +28,7 @@ from typing import Any, Iterable, Optional, Sequence
 from genrm.data.record import DOMAINS, PreferenceRecord
 from genrm.data.rows import DataError
 from genrm.data.sources import get_source
+from genrm.evaluation.intervals import Bootstrap
 from genrm.evaluation.models import Comparison
 from genrm.evaluation.suites import bias_metrics
 from genrm.evaluation.suites.common import is_won, placement, read_built, votes
@@ -196,33 +197,45 @@ def item_row(item: Item, results: Sequence[dict]) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- summary
 
 
-def summarize(rows: Sequence[dict]) -> dict[str, Any]:
-    gold: dict[str, list[bool]] = defaultdict(list)
-    directional: dict[str, list[bool]] = defaultdict(list)
+def summarize(rows: Sequence[dict], boot: Optional[Bootstrap] = None) -> dict[str, Any]:
+    """Every figure of the suite; gold accuracies, stereotype shares and BBQ accuracies come with
+    a bootstrap interval (`*_ci`) that draws items, each with all its pairs."""
+    boot = boot or Bootstrap()
+    gold: dict[str, list[list[bool]]] = defaultdict(list)  # domain -> the gold pairs of each item
+    directional: dict[str, list[list[bool]]] = defaultdict(list)
     bbq_rows, crows_rows, ss_rows = [], [], []
     for r in rows:
         part = r["part"]
         if part == "bbq":
-            gold[r["domain"]].extend(r["gold_pairs"])
+            gold[r["domain"]].append(list(r["gold_pairs"]))
             bbq_rows.append((r, r["pick"]))
         elif part == "crows_pairs":
             crows_rows.append((r["bias_type"], r["preference"]))
-            directional[r["source"]].append(r["preference"] > 0)
+            directional[r["source"]].append([r["preference"] > 0])
         elif part == "stereoset":
-            gold[r["domain"]].extend([r["pro_unrelated"], r["anti_unrelated"]])
+            gold[r["domain"]].append([r["pro_unrelated"], r["anti_unrelated"]])
             ss_rows.append((r["target"], r["pro_anti"], r["pro_unrelated"], r["anti_unrelated"]))
-            directional[r["source"]].append(r["pro_anti"])
+            directional[r["source"]].append([r["pro_anti"]])
         elif r["label_kind"] == "gold":
-            gold[r["domain"]].append(r["correct"])
+            gold[r["domain"]].append([r["correct"]])
         else:
-            directional[r["source"]].append(r["chose_rejected"])
+            directional[r["source"]].append([r["chose_rejected"]])
+
+    def rate(groups: list[list[bool]], key: str) -> dict[str, Any]:
+        flat = [x for g in groups for x in g]
+        return {key: pct(sum(flat), len(flat)), f"{key}_ci": boot.rate(groups), "n": len(flat),
+                "items": sum(1 for g in groups if g)}
+
     out: dict[str, Any] = {
-        "domains": {d: {"accuracy": pct(sum(v), len(v)), "n": len(v)} for d in SOCIAL_DOMAINS + ("general",)
-                    if (v := gold.get(d))},
-        "directional": {s: {"stereotype_share": pct(sum(v), len(v)), "n": len(v)} for s, v in sorted(directional.items())},
+        "domains": {d: rate(gold[d], "accuracy") for d in SOCIAL_DOMAINS + ("general",)
+                    if any(gold.get(d, []))},
+        "directional": {s: rate(v, "stereotype_share") for s, v in sorted(directional.items())},
     }
     if bbq_rows:
         overall = bias_metrics.bbq_stats(bbq_rows)
+        for cond in ("ambig", "disambig"):  # one pick per BBQ question
+            picks = [[p == r["gold_index"]] for r, p in bbq_rows if r["context_condition"] == cond]
+            overall[f"acc_{cond}_ci"], overall[f"n_{cond}"] = boot.rate(picks), len(picks)
         out["bbq"] = {"categories": bias_metrics.bbq_scores(bbq_rows), "overall": overall}
         out["tradeoff"] = {
             "ambig_accuracy": overall["acc_ambig"],
