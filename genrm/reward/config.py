@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional
 
+from genrm.config import RecipeError
+
 
 @dataclass
 class MatcherConfig:
@@ -31,3 +33,14 @@ class RewardConfig:
     match_wrong_verdicts: bool = True
     max_model_units: int = 10  # reasons matched per completion; the rest are ignored
     defenses: Optional[dict[str, Any]] = None  # genrm.reward.defenses thresholds, or {enabled: false}
+    # Training stops when more than this share of matched rows fails (a dead or misnamed
+    # MetaJudge: their reward is None, no advantage) in `match_failure_steps` logged steps in a row; null: never
+    max_match_failure_rate: Optional[float] = 0.05
+    match_failure_steps: int = 3
+
+    def validate(self) -> None:
+        r = self.max_match_failure_rate
+        if r is not None and not 0.0 <= r < 1.0:
+            raise RecipeError(f"reward.max_match_failure_rate must be in [0, 1) or null (never stop), got {r}")
+        if self.match_failure_steps < 1:
+            raise RecipeError(f"reward.match_failure_steps must be >= 1, got {self.match_failure_steps}")

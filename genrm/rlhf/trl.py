@@ -14,10 +14,14 @@ dataset column `reference_column`.
 
 Groups: TRL repeats each prompt `num_generations` times in a row, so a group is a run
 of equal consecutive prompts (cut into chunks of `group_size` when given). With
-several processes each rank holds a slice of the batch and a group may straddle
-ranks: group-wise strategies gather the batch (`accelerate.utils.gather_object`),
-judge the groups round-robin across ranks (each rank its share, with its own judge),
-gather the scores back and return the rank's own slice.
+several processes each rank holds a slice of the batch (per-device batch x
+steps_per_generation completions, starting at a multiple of that size), so a group
+may straddle ranks. When `group_size` is given and divides the slice, none can: each
+rank judges its own groups with no collective. Otherwise group-wise strategies gather
+the batch (`accelerate.utils.gather_object`), judge the groups round-robin across ranks
+(each rank its share, with its own judge), gather the scores back and return the
+rank's own slice. TRL runs async rewards on an event-loop thread whose CUDA device is
+cuda:0 on every rank, so the gather first binds that thread to the rank's device.
 
 `log_dir` writes one JSON line per call and rank (step, groups, judge calls, failed
 calls, invalid verdicts, scores) as training goes.
@@ -65,6 +69,26 @@ def _dist() -> tuple[int, int, Any]:
         return state.process_index, state.num_processes, state.device
     except Exception:  # noqa: BLE001 - no distributed setup: one process
         return 0, 1, None
+
+
+def groups_stay_on_rank(local_size: int, group_size: int | None) -> bool:
+    """True when no group can straddle ranks: each rank's slice starts at a multiple of
+    `local_size` and groups at multiples of `group_size` (TRL's layout of a generation batch)."""
+    return bool(group_size) and local_size % int(group_size) == 0  # type: ignore[arg-type]
+
+
+def grpo_groups_stay_on_rank(per_device_train_batch_size: int, steps_per_generation: int,
+                             num_generations: int) -> bool:
+    """`groups_stay_on_rank` for a TRL GRPOConfig's batch settings."""
+    return groups_stay_on_rank(per_device_train_batch_size * steps_per_generation, num_generations)
+
+
+def _bind_device(device: Any) -> None:
+    """Make `device` current on this thread (a CUDA collective uses the thread's current device)."""
+    if device is not None and getattr(device, "type", None) == "cuda":
+        import torch
+
+        torch.cuda.set_device(device)
 
 
 def split_groups(keys: Sequence[str], group_size: int | None = None) -> list[list[int]]:
@@ -123,12 +147,13 @@ class GenRMReward:
         texts = [completion_text(c) or "" for c in completions]
         refs = self._references(columns, len(texts))
         items = list(zip(prompts, texts, refs))
-        rank, world, _ = _dist()
-        gather = world > 1 and self.strategy.needs_group
+        rank, world, device = _dist()
+        gather = world > 1 and self.strategy.needs_group and not groups_stay_on_rank(len(items), self.group_size)
         start = 0
         if gather:
             from accelerate.utils import gather_object
 
+            _bind_device(device)
             slices = gather_object([items])  # one list per rank, in rank order
             start = sum(len(s) for s in slices[:rank])
             items = [it for s in slices for it in s]

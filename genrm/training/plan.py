@@ -3,9 +3,10 @@
 `preflight` fails in one line, naming the key and the fix, for: a missing dataset,
 records without units when the reward needs them, a `num_generations` that does not
 divide the generation batch, `use_vllm` without vLLM, an `llm` matcher URL that does
-not answer. `make_plan` computes the batch arithmetic and token estimates that
-`dry_run=true` prints, with the GPU memory plan and the MetaJudge load (genrm.training.gpu_plan);
-without the data or a tokenizer (a dry run offline) the counts they give are printed as unknown.
+not answer or does not list the matcher's model at `/models`. `make_plan` computes the
+batch arithmetic and token estimates that `dry_run=true` prints, with the GPU memory plan
+and the MetaJudge load (genrm.training.gpu_plan); without the data or a tokenizer (a dry
+run offline) the counts they give are printed as unknown.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 import torch
 
+from genrm.backends.endpoint import redact_url
 from genrm.config import RecipeError
 from genrm.training import data as tdata
 from genrm.training import gpu_plan as gp
@@ -95,16 +97,30 @@ def check_batch(recipe: TrainRecipe, world: int) -> None:
                           f"(grpo.per_device_train_batch_size x processes = {glob})")
 
 
-def probe_url(base_url: str, timeout: float = 5.0) -> None:
-    """One GET of `<base_url>/models`: any HTTP answer counts, no answer is an error."""
+def probe_url(base_url: str, model: str | None = None, timeout: float = 5.0,
+              api_key_env: str | None = "OPENAI_API_KEY") -> None:
+    """One GET of `<base_url>/models`: no answer is an error, and so is an answer that does
+    not list `model` (a MetaJudge serving another model fails every match in training)."""
     import httpx
 
     url = base_url.rstrip("/") + "/models"
+    shown = redact_url(base_url)
+    key = os.environ.get(api_key_env) if api_key_env else None
     try:
-        httpx.get(url, timeout=timeout)
+        reply = httpx.get(url, timeout=timeout, headers={"Authorization": f"Bearer {key}"} if key else None)
     except httpx.HTTPError as e:
-        raise RecipeError(f"reward.matcher.backend.base_url: {base_url} does not answer ({type(e).__name__}: "
+        raise RecipeError(f"reward.matcher.backend.base_url: {shown} does not answer ({type(e).__name__}: "
                           f"{str(e) or 'no reply'}); start the MetaJudge server or fix the URL") from None
+    if model is None:
+        return
+    try:
+        served = [str(m.get("id")) for m in reply.json()["data"]]
+    except Exception:  # noqa: BLE001 - not an OpenAI model list: say what came back
+        raise RecipeError(f"reward.matcher.backend.base_url: {shown}/models answers HTTP {reply.status_code} "
+                          "without a model list; is it an OpenAI-compatible server?") from None
+    if model not in served:
+        raise RecipeError(f"reward.matcher.backend.model: {model!r} is not served at {shown} "
+                          f"(/models lists: {', '.join(served) or 'none'})")
 
 
 def preflight(recipe: TrainRecipe, data: tdata.TrainData | None, strict: bool = True) -> list[str]:
@@ -139,7 +155,8 @@ def preflight(recipe: TrainRecipe, data: tdata.TrainData | None, strict: bool = 
             if not backend.get("base_url"):
                 raise RecipeError("reward.matcher.backend.base_url is missing (the MetaJudge's OpenAI-compatible URL)")
             try:
-                probe_url(str(backend["base_url"]))
+                probe_url(str(backend["base_url"]), backend.get("model"),
+                          api_key_env=backend.get("api_key_env", "OPENAI_API_KEY"))
             except RecipeError as e:
                 machine.append(e)
     if machine and strict:

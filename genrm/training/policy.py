@@ -26,6 +26,7 @@ from genrm.judge.config import JudgeConfig
 from genrm.outputs import claim_output_dir
 from genrm.rlhf.pairwise import StrategyConfig
 from genrm.rlhf.trl import GenRMReward
+from genrm.training import dist
 
 
 @dataclass
@@ -44,7 +45,7 @@ class PolicyData:
 class PolicyReward:
     judge: JudgeConfig = field(default_factory=JudgeConfig)
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
-    group_size: Optional[int] = None  # completions per prompt in a group (default: runs of equal prompts)
+    group_size: Optional[int] = None  # completions per prompt in a group (default: grpo's num_generations)
 
 
 @dataclass
@@ -122,7 +123,8 @@ def train_policy(argv: list[str]) -> int:
     from trl import GRPOTrainer
 
     recipe = load_recipe(argv, PolicyGRPORecipe)
-    state = PartialState()
+    dist.init_processes()
+    state = PartialState(cpu=dist.cpu_processes())
     out = recipe.output_dir
     args = grpo_config(recipe, out)
     rows = prompt_rows(recipe.data)
@@ -130,7 +132,10 @@ def train_policy(argv: list[str]) -> int:
         claim_output_dir(out, "policy_grpo", overwrite=recipe.overwrite)
         dump_recipe(recipe, os.path.join(out, "recipe.yaml"))
     state.wait_for_everyone()
-    reward = GenRMReward(recipe.reward.judge, recipe.reward.strategy, group_size=recipe.reward.group_size,
+    # TRL's groups are num_generations long: knowing that, a rank whose slice holds whole
+    # groups judges them without a collective (genrm.rlhf.trl.groups_stay_on_rank)
+    reward = GenRMReward(recipe.reward.judge, recipe.reward.strategy,
+                         group_size=recipe.reward.group_size or args.num_generations,
                          log_dir=os.path.join(out, "rewards"))
     trainer = GRPOTrainer(model=resolve_model(recipe.policy), reward_funcs=[reward], args=args,
                           train_dataset=Dataset.from_list(rows))

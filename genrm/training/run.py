@@ -28,14 +28,14 @@ from genrm.evaluation.judging import judge_records
 from genrm.outputs import claim_output_dir
 from genrm.reward.rewards import matcher_from_config
 from genrm.training import data as tdata
+from genrm.training import dist
 from genrm.training.models import load_tokenizer, model_path
 from genrm.training.plan import make_plan, preflight
 from genrm.training.recipe import TrainRecipe
 from genrm.training.stages import run_grpo, run_sft, stage_done
 
 
-def _is_main() -> bool:
-    return int(os.environ.get("RANK", "0")) == 0
+_is_main = dist.is_main
 
 
 def setup_logging(recipe: TrainRecipe) -> None:
@@ -78,15 +78,16 @@ def comparison_table(results: dict[str, dict]) -> str:
 def train(argv: list[str]) -> int:
     recipe = load_recipe(argv, TrainRecipe)
     recipe.output_dir = recipe.output_dir.replace("${name}", recipe.name)
+    dist.init_processes()
     if recipe.dry_run:
         return dry_run(recipe)
-    data = tdata.load_data(recipe)
+    data = dist.main_first(lambda: tdata.load_data(recipe))  # one build (data.build), read by every rank
     preflight(recipe, data, strict=True)
     tokenizer = None
     out = recipe.output_dir
     if _is_main():
         claim_output_dir(out, "train", overwrite=recipe.overwrite, resume=recipe.resume)
-    _barrier()
+    dist.barrier()
     setup_logging(recipe)
     if _is_main():
         dump_recipe(recipe, os.path.join(out, "recipe.yaml"))
@@ -134,7 +135,7 @@ def dry_run(recipe: TrainRecipe) -> int:
     (RecipeError, exit 2) after it is printed."""
     data, data_error = None, ""
     try:
-        data = tdata.load_data(recipe)
+        data = dist.main_first(lambda: tdata.load_data(recipe))
     except DataError as e:  # e.g. hub datasets offline
         data_error = str(e).strip().split("\n")[0]
     warnings = preflight(recipe, data, strict=False)
@@ -161,13 +162,6 @@ def _copy_model(src: str, dst: str) -> None:
         path = os.path.join(src, name)
         if os.path.isfile(path):
             shutil.copy2(path, os.path.join(dst, name))
-
-
-def _barrier() -> None:
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        from accelerate import PartialState
-
-        PartialState().wait_for_everyone()
 
 
 __all__ = ["train", "RecipeError"]

@@ -9,7 +9,7 @@ from typing import Any
 
 from genrm.reward.rewards import matcher_from_config
 from genrm.training import data as tdata
-from genrm.training.callbacks import JudgeEvalCallback
+from genrm.training.callbacks import JudgeEvalCallback, match_failure_stop
 from genrm.training.models import load_tokenizer, model_init_kwargs, peft_config, save_final
 from genrm.training.recipe import TrainRecipe
 from genrm.training.rewards import rows_log_path, training_reward
@@ -149,6 +149,8 @@ def run_grpo(recipe: TrainRecipe, train: list, evals: list, model_ref: str, stag
             matcher=getattr(reward, "matcher", None) or matcher_from_config(recipe.reward.matcher),
         )
         callbacks.append(callback)
+    stop = match_failure_stop(recipe.reward, reward.__name__)
+    callbacks += [stop] if stop is not None else []
     trainer = GRPOTrainer(model=model_ref, reward_funcs=[reward], args=grpo_args(recipe, stage_dir),
                           train_dataset=datasets.Dataset.from_list(rows), processing_class=tokenizer,
                           peft_config=peft_config(recipe), callbacks=callbacks)

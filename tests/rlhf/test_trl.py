@@ -81,6 +81,57 @@ def test_built_from_a_model_reference_and_a_strategy_dict():
         GenRMReward("m", {"name": "sampled_round_robin", "round": 2})
 
 
+def test_groups_stay_on_rank_when_the_slice_holds_whole_groups():
+    from genrm.rlhf.trl import grpo_groups_stay_on_rank, groups_stay_on_rank
+
+    # TRL 1.16: rank r holds completions [r*B, (r+1)*B) of a generation batch, B = per-device x steps_per_generation
+    assert grpo_groups_stay_on_rank(per_device_train_batch_size=2, steps_per_generation=4, num_generations=8)
+    assert grpo_groups_stay_on_rank(4, 1, 2)
+    assert not grpo_groups_stay_on_rank(1, 1, 2)  # a group of 2 over two ranks
+    assert not grpo_groups_stay_on_rank(3, 2, 4)  # 6 a rank: the second group straddles ranks 0 and 1
+    assert not groups_stay_on_rank(4, None)  # group length unknown: gather
+
+
+def _two_ranks(monkeypatch, rank, other_items):
+    """Pretend to be `rank` of two (CUDA device cuda:<rank>); record gathers and device binds."""
+    import accelerate.utils
+    import torch
+
+    import genrm.rlhf.trl as trl_mod
+
+    seen = {"gathers": 0, "devices": []}
+
+    def fake_gather(obj):
+        seen["gathers"] += 1
+        mine = obj[0]
+        if seen["gathers"] == 1:  # the items, in rank order
+            return [mine, other_items] if rank == 0 else [other_items, mine]
+        return [mine]  # the scores: the other rank judged nothing here
+
+    monkeypatch.setattr(trl_mod, "_dist", lambda: (rank, 2, torch.device("cuda", rank)))
+    monkeypatch.setattr(accelerate.utils, "gather_object", fake_gather)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda d: seen["devices"].append(str(d)))
+    return seen
+
+
+def test_whole_groups_on_a_rank_are_judged_without_a_collective(monkeypatch):
+    seen = _two_ranks(monkeypatch, 1, other_items=None)
+    reward, backend = _reward(group_size=2)
+    out, metrics, _ = _call(reward, ["p", "p", "q", "q"], ["score 1", "score 3", "score 2", "score 2"])
+    assert seen == {"gathers": 0, "devices": []}
+    assert out == [0.0, 1.0, 0.5, 0.5] and backend.calls == 4  # both groups judged here
+
+
+def test_a_straddling_group_is_gathered_on_the_ranks_device(monkeypatch):
+    # group size 2, one completion a rank: the group straddles ranks, so gather (on cuda:1, not cuda:0)
+    seen = _two_ranks(monkeypatch, 1, other_items=[("p", "score 1", None)])
+    reward, backend = _reward(group_size=2)
+    out, _, _ = _call(reward, ["p"], ["score 3"])
+    assert seen["gathers"] == 2 and seen["devices"] == ["cuda:1"]
+    assert out == [None]  # group 0 is rank 0's to judge; its scores come back in the second gather
+    assert backend.calls == 0
+
+
 # ------------------------------------------------------------------ real GRPO runs
 
 
@@ -96,7 +147,8 @@ def records(tmp_path_factory):
 def _policy_run(records, out, launcher, extra=()):
     cmd = [*launcher, "train/policy_grpo.py", "recipe=recipes/policy_grpo_smoke.yaml", "data.build=null",
            f"data.path={records}", f"output_dir={out}", *extra]
-    env = {**os.environ, "WANDB_MODE": "offline", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    env = {**os.environ, "WANDB_MODE": "offline", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+           "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)}
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     rows = {}

@@ -55,5 +55,7 @@ def run_train(args: list[str], timeout: float = 300, env: dict | None = None, la
     import subprocess
 
     cmd = (launcher or [sys.executable]) + [str(TRAIN), *args]
-    full_env = {**os.environ, "WANDB_MODE": "offline", "HF_HUB_OFFLINE": "1", **(env or {})}
+    # the script's folder, not the cwd, heads sys.path: put this checkout's genrm first
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
+    full_env = {**os.environ, "WANDB_MODE": "offline", "HF_HUB_OFFLINE": "1", "PYTHONPATH": path, **(env or {})}
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO, env=full_env)
