@@ -87,7 +87,9 @@ def _check_model(meta: dict, fp: dict, where: str) -> None:
 
 def run(recipe: EvalRecipe) -> dict[str, Any]:
     """Evaluate, then write summary.json, report.md and plots; returns the summary."""
-    out = claim_output_dir(recipe.output_dir, KIND, overwrite=recipe.overwrite, resume=recipe.resume)
+    # overwrite wins: resume defaults to true, and overwrite=true must give a fresh run
+    resume = recipe.resume and not recipe.overwrite
+    out = claim_output_dir(recipe.output_dir, KIND, overwrite=recipe.overwrite, resume=resume)
     dump_recipe(recipe, os.path.join(out, "recipe.yaml"))
     suites: dict[str, tuple[Any, list, str]] = {}
     for name in recipe.suites:

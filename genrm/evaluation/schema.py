@@ -125,7 +125,7 @@ class EvalRecipe:
     name: str = "eval"
     seed: int = 0
     output_dir: str = "outputs/eval/${name}"
-    overwrite: bool = False  # replace an earlier evaluation's directory
+    overwrite: bool = False  # replace an earlier evaluation's directory (wins over resume)
     resume: bool = True  # continue an earlier run in output_dir (items already done are kept)
     # Quick runs: the first N items of each RM-Bench file, RewardBench subset, social part
     # (BBQ questions, CrowS pairs, StereoSet items, other pairs) of each input; N JudgeBench

@@ -80,8 +80,13 @@ def test_rerun_is_a_no_op_and_model_change_is_refused(tmp_path, tiny_dir, tiny_s
     assert again["model_calls"] == meta["model_calls"] and again["runs"] == meta["runs"] == 1
     lines = (mdir / "judgebench.jsonl").read_text().splitlines()
     assert len(lines) == 3
+    swapped = [f"models=[{{ref: {tiny_scalar_dir}, kind: proxy, name: {mdir.name}}}]", *args[1:]]
     with pytest.raises(DataError, match="another model"):
-        run(recipe([f"models=[{{ref: {tiny_scalar_dir}, kind: proxy, name: {mdir.name}}}]", *args[1:]]))
+        run(recipe(swapped))
+    # overwrite wins over the default resume=true: a fresh run, not the old numbers (what `make demo` reruns)
+    run(recipe(swapped + ["overwrite=true"]))
+    fresh = json.loads((mdir / "judgebench.meta.json").read_text())
+    assert fresh["model_calls"] > 0 and fresh["runs"] == 1 and fresh != meta
 
 
 def test_torn_last_line_is_cut_and_bad_middle_line_named(tmp_path):

@@ -36,7 +36,8 @@ def test_sft_target_parses_as_a_valid_verdict_for_the_chosen_side(style, pos):
 
 
 def test_rows_carry_the_judge_prompt_and_reward_columns(tiny_model, tiny_data, tmp_path):
-    recipe = load_recipe(tiny_args(tiny_model, tiny_data, tmp_path / "o"), TrainRecipe)
+    recipe = load_recipe(tiny_args(tiny_model, tiny_data, tmp_path / "o", "sft.both_orders=false",
+                                   "grpo.both_orders=false"), TrainRecipe)
     rec = _rec("B")
     (row,) = grpo_rows([rec], recipe)
     assert row["prompt"][0]["role"] == "system" and "[Response A]\n9 is prime." in row["prompt"][-1]["content"]
@@ -65,7 +66,7 @@ def test_both_orders_hold_each_pair_in_both_placements(tiny_model, tiny_data, tm
         by_pos[pos] = row["completion"][0]["content"]
     assert set(by_pos) == {"A", "B"}
     for pos, target in by_pos.items():
-        assert target == sft_target(_rec(pos))
+        assert target == sft_target(_rec(pos), decision=recipe.sft.decision_reason)
         v = parse_verdict(target, "rationale")
         assert v.valid and v.winner == pos
         assert v.reasons[0] == f"Response {pos} names 7, which is prime."

@@ -21,11 +21,12 @@ def test_two_cpu_processes_sft_then_grpo(tiny_model, tiny_data, tmp_path):
     logs = r.stdout + r.stderr
     assert "parallel_mode != ParallelMode.DISTRIBUTED" not in logs
 
-    # SFT: 16 records, 2 a device: 4 steps an epoch over two processes (8 in one).
+    # SFT: 16 records in both orders (the demo recipe's sft.both_orders) = 32 examples, 2 a
+    # device: 8 steps an epoch over two processes (16 in one).
     assert (out / "sft" / "DONE").exists() and (out / "sft" / "final" / "model.safetensors").exists()
     sft = json.loads((out / "sft" / "checkpoint-2" / "trainer_state.json").read_text())
     steps = [h for h in sft["log_history"] if "loss" in h]
-    assert [h["epoch"] for h in steps] == [0.25, 0.5], steps
+    assert [h["epoch"] for h in steps] == [0.125, 0.25], steps
     # num_tokens is the global count: the second step's tokens add both ranks' batches
     assert steps[1]["num_tokens"] > steps[0]["num_tokens"] > 0
 
