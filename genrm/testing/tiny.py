@@ -47,11 +47,11 @@ def save_tiny_model(path: str, tokenizer: Any, *, arch: str = "llama", seed: int
         import torch
         from transformers import Qwen3Config, Qwen3ForCausalLM
 
+        shape = {"hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 4, "num_key_value_heads": 2,
+                 "head_dim": 16, "max_position_embeddings": 2048, "num_hidden_layers": config.pop("layers", 2)}
         cfg = Qwen3Config(
-            vocab_size=len(tokenizer), hidden_size=config.pop("hidden_size", 64), intermediate_size=128,
-            num_hidden_layers=config.pop("layers", 2), num_attention_heads=4, num_key_value_heads=2, head_dim=16,
-            max_position_embeddings=2048, tie_word_embeddings=True, bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, **config,
+            vocab_size=len(tokenizer), tie_word_embeddings=True, bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, **{**shape, **config},
         )
         torch.manual_seed(seed)
         model = Qwen3ForCausalLM(cfg)
