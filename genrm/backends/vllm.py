@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from typing import Any, Sequence
 
 from genrm.assets import resolve_model
@@ -86,6 +87,15 @@ def engine_max_len(llm: Any) -> int | None:
     return None
 
 
+def _refuse_bare_adapter(model: str) -> None:
+    """vLLM loads full models here; a LoRA adapter directory (no config.json) is refused in one line."""
+    path = resolve_model(model)
+    if os.path.isfile(os.path.join(path, "adapter_config.json")) and not os.path.isfile(os.path.join(path, "config.json")):
+        raise ValueError(f"model {model!r} is a LoRA adapter without its base model; the vllm backend loads full "
+                         "models: train with merge=true (the merged model is then the final checkpoint), or use "
+                         "the hf backend, which loads adapters")
+
+
 class VLLMBackend:
     """Local generation and scoring with a `vllm.LLM` engine (see the module docstring)."""
 
@@ -108,6 +118,8 @@ class VLLMBackend:
         tokenizer: Any = None,
         engine_kwargs: dict[str, Any] | None = None,
     ):
+        if llm is None:
+            _refuse_bare_adapter(model)
         try:
             from vllm import SamplingParams
             from vllm.inputs import TokensPrompt

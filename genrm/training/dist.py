@@ -7,7 +7,9 @@ no device backend and reports a single process (`DistributedType.NO`): every bar
 no-op and each `Trainer` runs as its own single-process run on the full data.
 `init_processes` sets `ACCELERATE_USE_CPU` for such launches, which transformers'
 `TrainingArguments` reads, so the trainers join the processes over gloo (MULTI_CPU) and
-shard the data; DeepSpeed and FSDP launches pick their own backend and are left alone.
+shard the data. DeepSpeed on CPU (`DS_ACCELERATOR=cpu`) needs `ddp_backend="gloo"` in the
+trainers' arguments (`deepspeed_cpu_processes`, see genrm.training.stages); GPU and FSDP
+launches pick their own backend.
 """
 
 from __future__ import annotations
@@ -40,6 +42,12 @@ def cpu_processes() -> bool:
     env = os.environ
     engine = any(env.get(k, "").lower() == "true" for k in ("ACCELERATE_USE_DEEPSPEED", "ACCELERATE_USE_FSDP"))
     return world_size() > 1 and not engine and not _has_accelerator()
+
+
+def deepspeed_cpu_processes() -> bool:
+    """True for a multi-process DeepSpeed launch without an accelerator (`DS_ACCELERATOR=cpu`)."""
+    env = os.environ
+    return world_size() > 1 and env.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true" and not _has_accelerator()
 
 
 def init_processes() -> None:

@@ -55,7 +55,8 @@ def launch_env(config_file: Optional[str], num_processes: Optional[int]) -> dict
     elif kind.endswith("FSDP"):
         env.update(ACCELERATE_USE_FSDP="true", FSDP_SHARDING_STRATEGY=str(fs.get("fsdp_sharding_strategy", "FULL_SHARD")),
                    FSDP_RESHARD_AFTER_FORWARD=str(fs.get("fsdp_reshard_after_forward", True)).lower(),
-                   FSDP_OFFLOAD_PARAMS=str(fs.get("fsdp_offload_params", False)).lower())
+                   FSDP_OFFLOAD_PARAMS=str(fs.get("fsdp_offload_params", False)).lower(),
+                   FSDP_STATE_DICT_TYPE=str(fs.get("fsdp_state_dict_type", "FULL_STATE_DICT")))
     return env
 
 

@@ -46,14 +46,36 @@ def peft_config(recipe: TrainRecipe) -> Any:
                       task_type="CAUSAL_LM")
 
 
+def merge_adapter(adapter_dir: str, out_dir: str, recipe: TrainRecipe) -> None:
+    """The saved LoRA adapter merged into its base (adapter_config.json names it) on CPU, as a
+    full model in `out_dir`. Done from the saved files, not the live model: under ZeRO-3 or
+    FSDP every rank holds only its shard, and merging there would write partitions."""
+    import transformers.integrations.deepspeed as hf_ds
+    from peft import AutoPeftModelForCausalLM
+
+    # One process loads here: outside ZeRO-3's partitioned init, whose collectives would wait
+    # for the other ranks (transformers reads the trainer's DeepSpeed config from a global).
+    ref = getattr(hf_ds, "_hf_deepspeed_config_weak_ref", None)
+    ds_config = ref() if ref is not None else None
+    hf_ds.unset_hf_deepspeed_config()
+    try:
+        model = AutoPeftModelForCausalLM.from_pretrained(adapter_dir, dtype=recipe.model.dtype,
+                                                         trust_remote_code=recipe.model.trust_remote_code)
+        model.merge_and_unload().save_pretrained(out_dir)
+    finally:
+        if ds_config is not None:
+            hf_ds.set_hf_deepspeed_config(ds_config)
+
+
 def save_final(trainer: Any, recipe: TrainRecipe, out_dir: str) -> None:
     """The final checkpoint at `out_dir`, the one model reference for every backend: a full
     model, or a LoRA adapter; with `merge=true` the merged full model, and the adapter
-    in `out_dir/adapter`."""
+    in `out_dir/adapter`. Every rank calls it (the save gathers shards)."""
     lora_merge = recipe.lora.enabled and recipe.merge
-    trainer.save_model(os.path.join(out_dir, "adapter") if lora_merge else out_dir)
+    adapter = os.path.join(out_dir, "adapter")
+    trainer.save_model(adapter if lora_merge else out_dir)
     if trainer.accelerator.is_main_process:
         trainer.processing_class.save_pretrained(out_dir)
         if lora_merge:
-            merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
-            merged.save_pretrained(out_dir)
+            merge_adapter(adapter, out_dir, recipe)
+    trainer.accelerator.wait_for_everyone()

@@ -68,6 +68,14 @@ def check_launch(recipe: TrainRecipe) -> None:
         raise RecipeError(f"eval_steps={recipe.eval_steps} cannot run under DeepSpeed ZeRO-3 (ranks decode "
                           "different lengths over sharded weights and hang); set eval_steps=0 and evaluate "
                           "the saved model afterwards (evaluate/run.py, e.g. recipes/eval/paper_heldout.yaml)")
+    env = os.environ
+    sd = env.get("FSDP_STATE_DICT_TYPE", "SHARDED_STATE_DICT")  # accelerate's own default
+    if env.get("ACCELERATE_USE_FSDP", "").lower() == "true" and sd != "FULL_STATE_DICT":
+        # transformers' save_model writes weights under FSDP for FULL_STATE_DICT only: the
+        # SFT stage's output would have none, and GRPO could not load its warm start
+        raise RecipeError(f"FSDP with fsdp_state_dict_type={sd} saves no model weights (transformers writes them "
+                          "for FULL_STATE_DICT only); set fsdp_state_dict_type: FULL_STATE_DICT in the accelerate "
+                          "config (accelerate_configs/fsdp.yaml does)")
 
 
 def generation_batch(recipe: TrainRecipe, world: int) -> tuple[int, str]:

@@ -9,8 +9,9 @@ from typing import Any
 
 from genrm.reward.rewards import matcher_from_config
 from genrm.training import data as tdata
+from genrm.training import dist
 from genrm.training.callbacks import JudgeEvalCallback, match_failure_stop
-from genrm.training.models import load_tokenizer, model_init_kwargs, peft_config, save_final
+from genrm.training.models import load_tokenizer, merge_adapter, model_init_kwargs, peft_config, save_final
 from genrm.training.recipe import TrainRecipe
 from genrm.training.rewards import rows_log_path, training_reward
 
@@ -52,6 +53,9 @@ def _common(recipe: TrainRecipe, stage_dir: str, stage: str) -> dict[str, Any]:
         optim=recipe.optim,
         disable_tqdm=False,
         save_only_model=False,
+        # DeepSpeed on CPU: accelerate finds no device backend, so TrainingArguments would see
+        # one process while DeepSpeed joins them all (its batch check then fails)
+        **({"ddp_backend": "gloo"} if dist.deepspeed_cpu_processes() else {}),
     )
 
 
@@ -77,10 +81,12 @@ def run_sft(recipe: TrainRecipe, train: list, model_ref: str, stage_dir: str) ->
     trainer.train(resume_from_checkpoint=last_checkpoint(stage_dir))
     final = os.path.join(stage_dir, "final")
     if recipe.lora.enabled:
-        # GRPO starts a fresh adapter on the warm-started weights: merge this one in.
-        merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
+        # GRPO starts a fresh adapter on the warm-started weights: merge this one in, from
+        # the saved adapter (whole tensors under ZeRO-3 or FSDP too)
+        adapter = os.path.join(stage_dir, "final-adapter")
+        trainer.save_model(adapter)
         if trainer.accelerator.is_main_process:
-            merged.save_pretrained(final)
+            merge_adapter(adapter, final, recipe)
             trainer.processing_class.save_pretrained(final)
         trainer.accelerator.wait_for_everyone()
     else:

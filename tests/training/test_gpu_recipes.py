@@ -109,6 +109,28 @@ def test_zero3_refuses_eval_steps(monkeypatch, tmp_path):
         check_launch(r)
 
 
+def test_fsdp_needs_a_full_state_dict(monkeypatch):
+    """Defect 5: transformers' save_model writes weights under FSDP for FULL_STATE_DICT only;
+    the shipped fsdp.yaml asked for SHARDED_STATE_DICT, so sft/final had no weights."""
+    from genrm.training.launch import launch_env
+
+    env = launch_env(str(REPO / "accelerate_configs" / "fsdp.yaml"), None)
+    assert env["ACCELERATE_USE_FSDP"] == "true" and env["FSDP_STATE_DICT_TYPE"] == "FULL_STATE_DICT"
+    r = _load("social_hybrid_qwen3_8b_lora.yaml")
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    check_launch(r)
+    for sharded in ("SHARDED_STATE_DICT", None):  # None: accelerate's default when the config names none
+        if sharded:
+            monkeypatch.setenv("FSDP_STATE_DICT_TYPE", sharded)
+        else:
+            monkeypatch.delenv("FSDP_STATE_DICT_TYPE")
+        with pytest.raises(RecipeError, match="^FSDP with fsdp_state_dict_type=SHARDED_STATE_DICT saves no model "
+                                              "weights") as e:
+            check_launch(r)
+        assert "\n" not in str(e.value)
+
+
 def test_zero3_eval_steps_refused_by_the_entry_script(tiny_model, tiny_data, tmp_path):
     """The launcher's environment, as `accelerate launch` sets it: exit 2, one line, nothing written."""
     out = tmp_path / "out"

@@ -1,6 +1,8 @@
 import json
 import os
 
+import pytest
+
 from tests.training.conftest import run_train, tiny_args
 
 
@@ -28,6 +30,19 @@ def test_tiny_model_through_every_stage(tiny_model, tiny_data, tmp_path):
     assert "checkpoint:" in r.stdout and os.fspath(out) in r.stdout
 
 
+def _merged_equals_adapter(out) -> None:
+    """The merged model (merged on CPU from the saved adapter) computes what base + adapter compute."""
+    import torch
+    from peft import AutoPeftModelForCausalLM
+    from transformers import AutoModelForCausalLM
+
+    ids = torch.tensor([[1, 2, 3, 4, 5]])
+    with torch.no_grad():
+        merged = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32)(ids).logits
+        peft = AutoPeftModelForCausalLM.from_pretrained(out / "adapter", dtype=torch.float32)(ids).logits
+    assert torch.allclose(merged, peft, atol=1e-4)
+
+
 def test_lora_adapter_and_merge(tiny_model, tiny_data, tmp_path):
     from genrm.backends.hf import HFBackend
 
@@ -39,8 +54,13 @@ def test_lora_adapter_and_merge(tiny_model, tiny_data, tmp_path):
         if merge:  # the merged full model at the root, the adapter beside it
             assert (out / "config.json").exists() and (out / "adapter" / "adapter_config.json").exists()
             assert not (out / "adapter_config.json").exists()
+            _merged_equals_adapter(out)
         else:
             assert (out / "adapter_config.json").exists()
+            from genrm.backends.vllm import VLLMBackend
+
+            with pytest.raises(ValueError, match="is a LoRA adapter without its base model; the vllm backend"):
+                VLLMBackend(model=str(out))  # one line, before vLLM is even imported
         backend = HFBackend(model=str(out), dtype="float32", device="cpu")  # one reference either way
         assert backend.generate([[{"role": "user", "content": "hi"}]])[0] is not None
 
