@@ -107,13 +107,16 @@ def _check_existing(path: str, kind: str, *, overwrite: bool, resume: bool, resu
     return False
 
 
-def claim_output_dir(path: str, kind: str, *, overwrite: bool = False, resume: bool = False) -> str:
+def claim_output_dir(path: str, kind: str, *, overwrite: bool = False, resume: bool = False,
+                     owned: Callable[[str], bool] | None = None) -> str:
     """Make `path` ready for a `kind` job and return it.
 
     * missing: created and marked;
     * empty: marked;
     * ours and `resume`: kept as is (the job continues from what is there);
-    * ours and `overwrite`: emptied, then marked;
+    * ours and `overwrite`: emptied, then marked, but only when every file in it is one the
+      job writes (`owned(relative path)`, where given): a file a user added is never
+      deleted, the run is refused instead (the data build's rule);
     * anything else: `OutputDirError`.
     """
     _check_empty_path(path)
@@ -125,6 +128,11 @@ def claim_output_dir(path: str, kind: str, *, overwrite: bool = False, resume: b
     if os.path.isdir(path) and os.listdir(path):
         if _check_existing(path, kind, overwrite=overwrite, resume=resume):
             return path
+        extra = [f for f in _files(path) if owned is not None and not owned(f)]
+        if extra:
+            more = f" and {len(extra) - 1} more" if len(extra) > 1 else ""
+            raise OutputDirError(f"output_dir {path} holds files this {kind} job did not write ({extra[0]}{more}); "
+                                 "move them out or choose a new directory (overwrite=true replaces only its own)")
         shutil.rmtree(path)
     try:
         os.makedirs(path, exist_ok=True)

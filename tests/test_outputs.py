@@ -228,6 +228,29 @@ def test_claim_output_dir_is_unchanged(tmp_path):
     assert os.listdir(out) == [MARKER]
 
 
+def test_overwrite_keeps_a_file_the_job_did_not_write(tmp_path):
+    """Issue 23: `overwrite=true` on an evaluation deleted a notes file the user had put there."""
+    from genrm.evaluation.runner import evaluator_owns
+    from genrm.training.run import trainer_owns
+
+    for kind, owns, ours in [("eval", evaluator_owns, ["summary.json", "report.md", "plots/domains.png",
+                                                      "m/rationale.jsonl", "m/rationale.meta.json"]),
+                             ("train", trainer_owns, ["model.safetensors", "plan.json", "sft/final/config.json",
+                                                      "grpo/checkpoint-2/optimizer.pt", "wandb/run/x"])]:
+        out = tmp_path / kind
+        claim_output_dir(str(out), kind)
+        for rel in ours:
+            (out / rel).parent.mkdir(parents=True, exist_ok=True)
+            (out / rel).write_text("ours")
+        (out / "notes.md").write_text("my notes")
+        with pytest.raises(OutputDirError, match=rf"holds files this {kind} job did not write \(notes.md\)"):
+            claim_output_dir(str(out), kind, overwrite=True, owned=owns)
+        assert (out / "notes.md").read_text() == "my notes" and all((out / rel).exists() for rel in ours)
+        (out / "notes.md").unlink()
+        claim_output_dir(str(out), kind, overwrite=True, owned=owns)  # only its own files: replaced
+        assert os.listdir(out) == [MARKER]
+
+
 # ---------------------------------------------------------------- kill test
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from typing import Any, Sequence
 
@@ -25,7 +26,7 @@ from genrm.evaluation.fingerprint import data_fingerprint, model_fingerprint
 from genrm.evaluation.models import load_model
 from genrm.evaluation.report import write_report
 from genrm.evaluation.results import ResultsFile, jsonable, read_meta, suite_module
-from genrm.evaluation.schema import EvalRecipe, ModelSpec
+from genrm.evaluation.schema import SUITES, EvalRecipe, ModelSpec
 from genrm.evaluation.suites.common import first_error
 from genrm.evaluation.summary import build_summary
 from genrm.outputs import claim_output_dir, write_json
@@ -85,11 +86,22 @@ def _check_model(meta: dict, fp: dict, where: str) -> None:
                         "use overwrite=true or a new output_dir", where=where)
 
 
+def evaluator_owns(rel: str) -> bool:
+    """Whether the evaluator writes the file at `rel` (a path inside its output_dir)."""
+    parts = rel.split("/")
+    name = re.sub(r"\.tmp-\d+$", "", parts[-1])  # write_json's temporary files
+    if len(parts) == 1:
+        return name in ("recipe.yaml", "summary.json", "report.md")
+    if len(parts) == 2 and parts[0] == "plots":
+        return name.endswith(".png")
+    return len(parts) == 2 and name in {f"{s}{ext}" for s in SUITES for ext in (".jsonl", ".meta.json")}
+
+
 def run(recipe: EvalRecipe) -> dict[str, Any]:
     """Evaluate, then write summary.json, report.md and plots; returns the summary."""
     # overwrite wins: resume defaults to true, and overwrite=true must give a fresh run
     resume = recipe.resume and not recipe.overwrite
-    out = claim_output_dir(recipe.output_dir, KIND, overwrite=recipe.overwrite, resume=resume)
+    out = claim_output_dir(recipe.output_dir, KIND, overwrite=recipe.overwrite, resume=resume, owned=evaluator_owns)
     dump_recipe(recipe, os.path.join(out, "recipe.yaml"))
     suites: dict[str, tuple[Any, list, str]] = {}
     for name in recipe.suites:

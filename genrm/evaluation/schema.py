@@ -45,6 +45,11 @@ class ModelSpec:
             raise RecipeError(f"key 'batch_size' of model {self.ref!r} must be >= 1")
         if self.limit is not None and self.limit < 1:
             raise RecipeError(f"key 'limit' of model {self.ref!r} must be >= 1 or null, got {self.limit}")
+        label = self.label
+        # the label names the model's results directory: one plain path component, no escape
+        if label in ("", ".", "..") or any(c in label for c in "/\\\0") or label.startswith("."):
+            raise RecipeError(f"key 'models.N.name' {label!r} must be one plain directory name (no '/', '\\', "
+                              "leading '.' or '..'); it names the model's results directory")
 
     @property
     def label(self) -> str:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from typing import Any
 
 from genrm.backends.hf import HFBackend
@@ -75,6 +76,22 @@ def comparison_table(results: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+# What a training run writes at the top of its output_dir (the stage directories and the
+# offline wandb run are wholly its own); overwrite=true refuses to delete anything else.
+_TRAIN_DIRS = ("sft", "grpo", "wandb", "adapter")
+_TRAIN_FILES = re.compile(r"(config\.json|generation_config\.json|model(-\d+-of-\d+)?\.safetensors|"
+                          r"model\.safetensors\.index\.json|adapter_(config\.json|model\.safetensors)|"
+                          r"tokenizer(_config)?\.json|special_tokens_map\.json|chat_template\.jinja|vocab\.json|"
+                          r"merges\.txt|training_args\.bin|plan\.json|recipe\.yaml|eval_history\.json|README\.md)"
+                          r"(\.tmp-\d+)?")
+
+
+def trainer_owns(rel: str) -> bool:
+    """Whether a training run writes the file at `rel` (a path inside its output_dir)."""
+    top = rel.split("/", 1)[0]
+    return top in _TRAIN_DIRS if "/" in rel else bool(_TRAIN_FILES.fullmatch(rel))
+
+
 def train(argv: list[str]) -> int:
     recipe = load_recipe(argv, TrainRecipe)
     recipe.output_dir = recipe.output_dir.replace("${name}", recipe.name)
@@ -86,7 +103,7 @@ def train(argv: list[str]) -> int:
     tokenizer = None
     out = recipe.output_dir
     if _is_main():
-        claim_output_dir(out, "train", overwrite=recipe.overwrite, resume=recipe.resume)
+        claim_output_dir(out, "train", overwrite=recipe.overwrite, resume=recipe.resume, owned=trainer_owns)
     dist.barrier()
     setup_logging(recipe)
     if _is_main():

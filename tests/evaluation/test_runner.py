@@ -11,6 +11,7 @@ from genrm.evaluation.runner import ResultsFile, run
 from genrm.evaluation.schema import EvalRecipe, expand_shortcuts
 from genrm.evaluation.suites import rm_bench
 from genrm.data.rows import DataError
+from genrm.outputs import OutputDirError
 
 
 def recipe(argv):
@@ -83,6 +84,12 @@ def test_rerun_is_a_no_op_and_model_change_is_refused(tmp_path, tiny_dir, tiny_s
     swapped = [f"models=[{{ref: {tiny_scalar_dir}, kind: proxy, name: {mdir.name}}}]", *args[1:]]
     with pytest.raises(DataError, match="another model"):
         run(recipe(swapped))
+    # overwrite replaces only the evaluator's own files: a user's notes there stop it, untouched
+    (out / "notes.md").write_text("mine")
+    with pytest.raises(OutputDirError, match=r"did not write \(notes.md\)"):
+        run(recipe(swapped + ["overwrite=true"]))
+    assert (out / "notes.md").read_text() == "mine" and (mdir / "judgebench.jsonl").exists()
+    (out / "notes.md").unlink()
     # overwrite wins over the default resume=true: a fresh run, not the old numbers (what `make demo` reruns)
     run(recipe(swapped + ["overwrite=true"]))
     fresh = json.loads((mdir / "judgebench.meta.json").read_text())
@@ -108,6 +115,11 @@ def test_recipe_shortcuts_and_errors(tmp_path):
         recipe(["models=[a]", "limt=3"])
     with pytest.raises(RecipeError, match="share the name"):
         recipe(["models=[x/run,y/run]"])
+    # a name is the model's results directory: it cannot point outside output_dir
+    for bad in ("../escaped", "a/b", ".."):
+        with pytest.raises(RecipeError, match="must be one plain directory name"):
+            recipe([f"models=[{{ref: x/run, name: '{bad}'}}]", f"output_dir={tmp_path}/e"])
+    assert not (tmp_path / "escaped").exists()
     with pytest.raises(RecipeError, match="models"):
         recipe(["suites=[rm_bench]"])
     with pytest.raises(RecipeError, match="suites.0"):
