@@ -63,7 +63,7 @@ def run_suite(model: Any, module: Any, items: Sequence[Any], results: ResultsFil
         del pending[k]
         per = [got[c.id] for c in comps[k]]
         err = first_error(per)
-        row: dict[str, Any] = {"id": todo[k].id, "error": err}
+        row: dict[str, Any] = {"id": todo[k].id, "item_sha": data_fingerprint([jsonable(todo[k])]), "error": err}
         if err is None:
             row.update(module.item_row(todo[k], per))
         row["comparisons"] = per
@@ -84,6 +84,30 @@ def _check_model(meta: dict, fp: dict, where: str) -> None:
     if old.get("sha") and fp.get("sha") and old["sha"] != fp["sha"]:
         raise DataError(f"results here came from another model (fingerprint {old['sha']} != {fp['sha']}); "
                         "use overwrite=true or a new output_dir", where=where)
+
+
+def _check_resume(meta: dict, settings: dict, rows: dict, items: list, where: str) -> None:
+    """A resume continues the same work or stops: the same judge settings and seed, and every
+    item already judged unchanged (same id, same content), else one line naming what changed."""
+    old = meta.get("settings")
+    if old is not None and old != settings:
+        changed = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
+        raise DataError(f"results here were judged with other settings ({', '.join(changed)} changed: "
+                        f"{', '.join(f'{k}={old.get(k)!r} then, {settings.get(k)!r} now' for k in changed[:2])}); "
+                        "restore them, or use overwrite=true or a new output_dir", where=where)
+    for it in items:
+        row = rows.get(it.id)
+        if row and row.get("item_sha") and row["item_sha"] != data_fingerprint([jsonable(it)]):
+            raise DataError(f"item {it.id!r} changed since it was judged here (the data under the same ids is "
+                            "not the same); use overwrite=true or a new output_dir", where=where)
+
+
+def _settings(recipe: EvalRecipe) -> dict[str, Any]:
+    """What a judged item depends on besides the model and the item: judge settings and seed."""
+    from genrm.config import to_dict
+
+    judge = {k: v for k, v in to_dict(recipe.judge).items() if k != "chunk_size"}  # batching only
+    return {**{f"judge.{k}": v for k, v in sorted(judge.items())}, "seed": recipe.seed}
 
 
 def evaluator_owns(rel: str) -> bool:
@@ -113,6 +137,7 @@ def run(recipe: EvalRecipe) -> dict[str, Any]:
         log.info("suite %s: %d items", name, len(items))
     cache: dict = {}
     matcher = None
+    settings = _settings(recipe)
     for spec in recipe.models:
         fp = model_fingerprint(spec)
         mdir = _model_dir(out, spec)
@@ -125,7 +150,9 @@ def run(recipe: EvalRecipe) -> dict[str, Any]:
             meta_path = os.path.join(mdir, f"{name}.meta.json")
             meta = read_meta(meta_path)
             _check_model(meta, fp, meta_path)
-            done = {i for i, r in rf.read().items() if not r.get("error")}
+            rows = rf.read()
+            _check_resume(meta, settings, rows, items, meta_path)
+            done = {i for i, r in rows.items() if not r.get("error")}
             if all(it.id in done for it in items):
                 continue
             if name == "rationale" and spec.kind == "genrm" and matcher is None:
@@ -135,7 +162,7 @@ def run(recipe: EvalRecipe) -> dict[str, Any]:
             if spec.kind == "genrm":  # reasons are matched only where human units exist
                 model.matcher = matcher if name == "rationale" else None
             calls, seconds, written = run_suite(model, mod, items, rf, recipe.seed, f"{spec.label} {name}")
-            meta.update(model=spec.label, kind=spec.kind, seed=recipe.seed, model_fingerprint=fp,
+            meta.update(model=spec.label, kind=spec.kind, seed=recipe.seed, settings=settings, model_fingerprint=fp,
                         data_fingerprint=data_fp, items_expected=len(items),
                         model_calls=meta.get("model_calls", 0) + calls,
                         seconds=round(meta.get("seconds", 0.0) + seconds, 3), runs=meta.get("runs", 0) + 1,

@@ -96,6 +96,27 @@ def test_rerun_is_a_no_op_and_model_change_is_refused(tmp_path, tiny_dir, tiny_s
     assert fresh["model_calls"] > 0 and fresh["runs"] == 1 and fresh != meta
 
 
+def test_resume_refuses_other_settings_or_changed_items(tmp_path, tiny_dir, data_overrides):
+    """Issue 23: a resume reused saved items after the judge settings, the seed or the data under
+    the same ids had changed, mixing old and new work; now it names what changed."""
+    out = tmp_path / "eval"
+    args = [f"models=[{tiny_dir}]", "suites=[judgebench]", "limit=2", f"output_dir={out}", "judge.max_new_tokens=4",
+            *data_overrides]
+    run(recipe(args))
+    meta = out / tiny_dir.name / "judgebench.meta.json"
+    for change, named in (["judge.max_new_tokens=5"], "judge.max_new_tokens"), (["seed=1"], "seed"):
+        with pytest.raises(DataError, match=f"judged with other settings \\({named}"):
+            run(recipe(args + change))
+    run(recipe(args + ["judge.chunk_size=1", "limit=3"]))  # batching and a longer run are the same work
+    assert json.loads(meta.read_text())["runs"] == 2
+    rows = out / tiny_dir.name / "judgebench.jsonl"
+    first = json.loads(rows.read_text().splitlines()[0])
+    first["item_sha"] = "0" * 16  # what a saved item looks like when its data changed since
+    rows.write_text("\n".join([json.dumps(first)] + rows.read_text().splitlines()[1:]) + "\n")
+    with pytest.raises(DataError, match=f"item {first['id']!r} changed since it was judged"):
+        run(recipe(args + ["limit=3"]))
+
+
 def test_torn_last_line_is_cut_and_bad_middle_line_named(tmp_path):
     p = tmp_path / "judgebench.jsonl"
     p.write_text('{"id": "a", "error": null}\n{"id": "b", "err')
