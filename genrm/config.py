@@ -32,6 +32,8 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from genrm.redact import redact_strings
+
 T = TypeVar("T")
 
 
@@ -316,9 +318,10 @@ def to_dict(obj: Any) -> dict:
 
 
 def dump_recipe(obj: Any, path: str) -> None:
-    """Write the fully resolved recipe as YAML (loadable again with `recipe=<path>`)."""
-    with open(path, "w", encoding="utf-8") as f:
-        yaml.safe_dump(to_dict(obj), f, sort_keys=False, allow_unicode=True)
+    """Write the fully resolved recipe as YAML (loadable again with `recipe=<path>`; URLs
+    with credentials are written without them)."""
+    with open(path, "w", encoding="utf-8") as f:  # credentials in URLs never reach the file
+        yaml.safe_dump(redact_strings(to_dict(obj)), f, sort_keys=False, allow_unicode=True)
 
 
 # ------------------------------------------------------------------------------ CLI

@@ -16,37 +16,21 @@ import asyncio
 import json
 import logging
 import math
-import re
 import socket
 import ssl
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from genrm.config import RecipeError
 
-_SECRET_PARAM = re.compile(r"key|token|secret|pass|auth|sig", re.I)
+from genrm.redact import SECRET_PARAM as _SECRET_PARAM
+from genrm.redact import redact_url  # noqa: F401  (re-exported: callers import it from here)
 
 
 class BackendConfigError(RecipeError):
     """A backend setting is invalid (one line naming the setting). A RecipeError, so every
     entry point's `cli_main` reports it as one `error:` line."""
-
-
-def redact_url(url: str) -> str:
-    """`url` with user/password and secret-looking query values replaced by `***`."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparsable URL>"
-    netloc = parts.netloc
-    if "@" in netloc:
-        netloc = "***@" + netloc.rsplit("@", 1)[1]
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode([(k, "***" if _SECRET_PARAM.search(k) else v) for k, v in pairs], safe="*")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def _url_secrets(url: str) -> set[str]:

@@ -11,7 +11,9 @@ import hashlib
 import json
 import os
 from typing import Any, Iterable
+
 from genrm.evaluation.models import is_endpoint, resolve_ref
+from genrm.redact import redact_url
 
 _WHOLE = ("config.json", "adapter_config.json", "tokenizer.json", "tokenizer_config.json", "generation_config.json")
 _WEIGHTS = (".safetensors", ".bin", ".pt", ".gguf")
@@ -49,10 +51,10 @@ def dir_fingerprint(path: str) -> str:
 def model_fingerprint(spec: Any) -> dict[str, Any]:
     """{ref, kind, resolved, sha} of a model spec, computed without loading the model.
     An endpoint is its URL and model name; a hub id not in the local cache has sha None."""
-    out: dict[str, Any] = {"ref": spec.ref, "kind": spec.kind}
+    out: dict[str, Any] = {"ref": redact_url(spec.ref) if "://" in spec.ref else spec.ref, "kind": spec.kind}
     if is_endpoint(spec.ref):
-        out["resolved"] = f"{spec.ref} model={spec.api_model or '(first listed)'}"
-        out["sha"] = hashlib.sha256(out["resolved"].encode()).hexdigest()[:16]
+        out["resolved"] = f"{out['ref']} model={spec.api_model or '(first listed)'}"
+        out["sha"] = hashlib.sha256(out["resolved"].encode()).hexdigest()[:16]  # the key is not the model
         return out
     path = resolve_ref(spec.ref)
     out["resolved"] = path

@@ -29,6 +29,7 @@ from genrm.evaluation.judging import judge_records
 from genrm.evaluation.schema import ModelSpec
 from genrm.judge.config import JudgeConfig
 from genrm.judge.votes import score_vote
+from genrm.redact import redact_url
 
 OnResult = Callable[[dict], None]
 
@@ -293,10 +294,10 @@ def _served_model(base_url: str) -> str:
     try:
         models = [m.id for m in client.models.list()]
     except openai.OpenAIError as e:
-        raise ValueError(f"model endpoint {base_url}: could not list its models ({type(e).__name__}); "
+        raise ValueError(f"model endpoint {redact_url(base_url)}: could not list its models ({type(e).__name__}); "
                          "set api_model=<name>") from None
     if not models:
-        raise ValueError(f"model endpoint {base_url} lists no models; set api_model=<name>")
+        raise ValueError(f"model endpoint {redact_url(base_url)} lists no models; set api_model=<name>")
     return models[0]
 
 
@@ -307,11 +308,11 @@ def load_model(spec: ModelSpec, judge: JudgeConfig, seed: int, *, matcher: Any =
         return GenRM(load_backend(spec, cache), judge, seed, matcher)
     if spec.kind == "proxy":
         if is_endpoint(spec.ref):
-            raise ValueError(f"model {spec.ref!r}: kind 'proxy' needs a local model (the server's chat template "
+            raise ValueError(f"model {redact_url(spec.ref)!r}: kind 'proxy' needs a local model (the server's chat template "
                              "is unknown here, so prompts cannot be rendered exactly)")
         return ProxyRM(load_backend(spec, cache), spec.normalize, spec.batch_size)
     if is_endpoint(spec.ref):
-        raise ValueError(f"model {spec.ref!r}: kind 'scalar' needs a local or hub sequence-classification model")
+        raise ValueError(f"model {redact_url(spec.ref)!r}: kind 'scalar' needs a local or hub sequence-classification model")
     kw = dict(spec.backend)
     kw.pop("kind", None)
     allowed = {"dtype", "device", "trust_remote_code", "num_threads"}

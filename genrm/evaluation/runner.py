@@ -30,6 +30,7 @@ from genrm.evaluation.schema import SUITES, EvalRecipe, ModelSpec
 from genrm.evaluation.suites.common import first_error
 from genrm.evaluation.summary import build_summary
 from genrm.outputs import claim_output_dir, write_json
+from genrm.redact import redact_url
 from genrm.reward.matching import make_matcher
 
 log = logging.getLogger(__name__)
@@ -171,7 +172,8 @@ def run(recipe: EvalRecipe) -> dict[str, Any]:
             log.info("%s %s: %d items in %.1fs, %d model calls", spec.label, name, written, seconds, calls)
     current = {name: {it.id for it in items} for name, (_, items, _) in suites.items()}
     summary = build_summary(out, keep=current, name=recipe.name,
-                            models=[(s.label, s.kind, s.ref) for s in recipe.models], suites=list(recipe.suites),
+                            models=[(s.label, s.kind, redact_url(s.ref)) for s in recipe.models],
+                            suites=list(recipe.suites),
                             resamples=recipe.bootstrap_resamples)
     write_report(summary, out, plots=recipe.plots)
     return summary

@@ -56,7 +56,8 @@ class ModelSpec:
         if self.name:
             return self.name
         if self.ref.startswith(("http://", "https://")):
-            base = self.api_model or self.ref.split("://", 1)[1].split("/")[0].replace(":", "_")
+            host = self.ref.split("://", 1)[1].split("/")[0].rsplit("@", 1)[-1]  # no user:password
+            base = self.api_model or host.replace(":", "_")
         elif self.ref.startswith("embedded:"):
             base = self.ref[len("embedded:"):]
         else:

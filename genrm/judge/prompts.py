@@ -17,6 +17,7 @@ import os
 from importlib import resources
 
 import jinja2
+import jinja2.sandbox
 
 from genrm.judge.verdict import STYLES as JUDGE_STYLES  # the verdict format defines the styles
 _STYLE_FILES = {"rationale": "judge_rationale.jinja", "answer-tag": "judge_answer_tag.jinja"}
@@ -25,7 +26,9 @@ NAMED_TEMPLATES = {"compact": "judge_compact.jinja"}
 METAJUDGE_FILE = "metajudge.jinja"
 _TEMPLATE_SUFFIXES = (".jinja", ".jinja2", ".j2")
 
-_ENV = jinja2.Environment(
+# Sandboxed: a template from a shared recipe cannot reach Python internals (os.system via
+# __globals__ and the like); ours use none of that, so it costs nothing.
+_ENV = jinja2.sandbox.SandboxedEnvironment(
     undefined=jinja2.StrictUndefined,  # a typo in a custom template fails loudly
     autoescape=False,
     trim_blocks=True,
@@ -84,6 +87,8 @@ def _render(source: str, variables: dict) -> list[dict]:
         return [{"role": "user", "content": tmpl.render(**variables).strip()}]
     except jinja2.UndefinedError as e:
         raise TemplateError(f"template uses an unknown variable: {e.message}") from None
+    except jinja2.sandbox.SecurityError as e:
+        raise TemplateError(f"template refused by the sandbox: {e}") from None
 
 
 def _as_messages(prompt: list[dict] | str) -> list[dict]:

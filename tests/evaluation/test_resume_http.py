@@ -75,3 +75,21 @@ def test_genrm_endpoint_with_a_failed_call_reports_then_retries(tmp_path, short_
     assert res["always"]["errors"] == 0 and res["always"]["items"] == 4 and res["metrics"]["n"] == 4
     assert res["always"]["judge_calls"] == 10  # 8 in the first run (1 failed), 2 in the second
     assert first["models"][0]["ref"] == srv.url
+
+
+def test_endpoint_credentials_never_reach_the_files(tmp_path, short_slices):
+    """Issue 23: `http://user:KEY@host/v1` was written in plain text into recipe.yaml,
+    summary.json, the meta files and report.md (and named the model's directory)."""
+    out = tmp_path / "eval"
+    with FakeOpenAIServer(default=_judge_reply, model="judge-7b") as srv:
+        secret_url = srv.url.replace("://", "://alice:SECRETKEY123@")
+        run(load_recipe([f"models=[{{ref: '{secret_url}', api_model: judge-7b}}]", "suites=[judgebench]", "limit=2",
+                         f"data.judgebench.path={short_slices / 'judgebench.jsonl'}", f"output_dir={out}"],
+                        schema=EvalRecipe))
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert any(p.name == "report.md" for p in files) and any(p.name.endswith(".meta.json") for p in files)
+    for p in files:
+        if p.suffix != ".png":
+            text = p.read_text(errors="replace")
+            assert "SECRETKEY" not in text and "alice" not in text, p
+    assert all("SECRETKEY" not in str(p) for p in files)

@@ -130,3 +130,12 @@ def test_compact_template_keeps_the_verdict_format_in_a_fraction_of_the_tokens()
     assert parse_verdict(user).error == "no verdict"  # the varying part carries no verdict to copy
     other = render_judge_messages("Name a prime.", "7", "8", template="compact")
     assert other[0] == compact[0]  # the fixed part comes first: prefix reuse
+
+
+def test_inline_templates_render_sandboxed():
+    """Issue 23: an inline template from a shared recipe could call os.system; the sandbox refuses."""
+    attack = "{{ cycler.__init__.__globals__.os.system('echo pwned') }} {{ response_a }}"
+    with pytest.raises(TemplateError, match="refused by the sandbox"):
+        render_judge_messages("q?", "a", "b", template=attack)
+    ok = render_judge_messages("q?", "first", "second", template="A: {{ response_a }} B: {{ response_b }}")
+    assert ok[-1]["content"] == "A: first B: second"
