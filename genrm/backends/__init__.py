@@ -14,19 +14,35 @@ from genrm.backends.base import Backend, BackendError, Sampling
 __all__ = ["Backend", "BackendError", "Sampling", "make_backend"]
 
 
+def _check_options(cls: type, cfg: dict[str, Any], kind: str) -> None:
+    """Options a backend does not take: one line with a did-you-mean, before anything loads."""
+    import difflib
+    import inspect
+
+    from genrm.backends.endpoint import BackendConfigError
+
+    sig = inspect.signature(cls).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in sig.values()):
+        return  # it takes anything
+    params = list(sig)
+    for k in cfg:
+        if k not in params:
+            close = difflib.get_close_matches(k, params, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise BackendConfigError(f"backend option {k!r} is not one the {kind} backend takes; {hint}"
+                                     f"options: {', '.join(params)}")
+
+
 def make_backend(cfg: dict[str, Any]) -> Backend:
     cfg = dict(cfg)
     kind = cfg.pop("kind", "hf")
     if kind == "hf":
-        from genrm.backends.hf import HFBackend  # lazy: torch and transformers load only for the kind asked
-
-        return HFBackend(**cfg)
-    if kind == "openai":
-        from genrm.backends.openai_http import OpenAIBackend  # lazy: as above
-
-        return OpenAIBackend(**cfg)
-    if kind == "vllm":
-        from genrm.backends.vllm import VLLMBackend  # lazy: as above (vLLM itself loads in its constructor)
-
-        return VLLMBackend(**cfg)
-    raise ValueError(f"unknown backend kind {kind!r}; known: hf, openai, vllm")
+        from genrm.backends.hf import HFBackend as cls  # lazy: torch and transformers load only for the kind asked
+    elif kind == "openai":
+        from genrm.backends.openai_http import OpenAIBackend as cls  # lazy: as above
+    elif kind == "vllm":
+        from genrm.backends.vllm import VLLMBackend as cls  # lazy: as above (vLLM itself loads in its constructor)
+    else:
+        raise ValueError(f"unknown backend kind {kind!r}; known: hf, openai, vllm")
+    _check_options(cls, cfg, kind)
+    return cls(**cfg)

@@ -7,11 +7,14 @@ optionally followed by `@genrm`, `@scalar` or `@proxy` (default genrm), e.g.
 
 from __future__ import annotations
 
+import difflib
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional, Sequence
 
 import yaml
 
+from genrm.assets import EMBEDDED_MODELS
 from genrm.config import RecipeError
 from genrm.data.recipe import SourceSpec
 from genrm.data.record import LABEL_KINDS, RATIONALE_ORIGINS
@@ -45,6 +48,12 @@ class ModelSpec:
             raise RecipeError(f"key 'batch_size' of model {self.ref!r} must be >= 1")
         if self.limit is not None and self.limit < 1:
             raise RecipeError(f"key 'limit' of model {self.ref!r} must be >= 1 or null, got {self.limit}")
+        if self.ref.startswith("embedded:") and self.ref[len("embedded:"):] not in EMBEDDED_MODELS:
+            name = self.ref[len("embedded:"):]
+            close = difflib.get_close_matches(name, EMBEDDED_MODELS, n=1)
+            raise RecipeError(f"models: unknown embedded model {name!r}; "
+                              + (f"did you mean 'embedded:{close[0]}'? " if close else "")
+                              + f"known: {', '.join('embedded:' + k for k in EMBEDDED_MODELS)}")
         label = self.label
         # the label names the model's results directory: one plain path component, no escape
         if label in ("", ".", "..") or any(c in label for c in "/\\\0") or label.startswith("."):
@@ -185,6 +194,11 @@ def expand_shortcuts(argv: Sequence[str]) -> list[str]:
                 specs = []
                 for ref in items:
                     base, at, kind = ref.rpartition("@")
+                    if at and kind not in MODEL_KINDS and re.fullmatch(r"[A-Za-z_-]+", kind):
+                        close = difflib.get_close_matches(kind, MODEL_KINDS, n=1)
+                        hint = f"did you mean '@{close[0]}'? " if close else ""
+                        raise RecipeError(f"models: unknown model kind '@{kind}' in {ref!r}; {hint}"
+                                          f"kinds: {', '.join('@' + k for k in MODEL_KINDS)}")
                     specs.append({"ref": base, "kind": kind} if at and kind in MODEL_KINDS else {"ref": ref})
                 a = f"{key}={yaml.safe_dump(specs, default_flow_style=True, width=10**6).strip()}"
         out.append(a)

@@ -639,3 +639,14 @@ def test_credentials_in_base_url_are_redacted_everywhere(serve, caplog, tmp_path
     assert "***@127.0.0.1" in caplog.text
     for text in (shown, caplog.text, *(p.read_text() for p in cache_files(tmp_path))):
         assert secret not in text
+
+
+def test_unknown_backend_option_is_one_line_with_a_did_you_mean():
+    """Issue 23: `backend: {bogus: 1}` was a TypeError traceback from the constructor."""
+    from genrm.backends import make_backend
+    from genrm.backends.endpoint import BackendConfigError
+
+    with pytest.raises(BackendConfigError, match="'batch_sise' is not one the hf backend takes; did you mean 'batch_size'"):
+        make_backend({"kind": "hf", "model": "embedded:smollm2-135m", "batch_sise": 2})
+    with pytest.raises(BackendConfigError, match="'timeuot' is not one the openai backend takes; did you mean 'timeout'"):
+        make_backend({"kind": "openai", "base_url": "http://127.0.0.1:9/v1", "model": "m", "timeuot": 3})

@@ -136,6 +136,12 @@ def test_recipe_shortcuts_and_errors(tmp_path):
         recipe(["models=[a]", "limt=3"])
     with pytest.raises(RecipeError, match="share the name"):
         recipe(["models=[x/run,y/run]"])
+    with pytest.raises(RecipeError, match=r"unknown model kind '@scalr' in 'x/run@scalr'; did you mean '@scalar'\?"):
+        recipe(["models=[x/run@scalr]"])
+    with pytest.raises(RecipeError, match="kinds: @genrm, @scalar, @proxy"):
+        recipe(["models=[x/run@judge]"])
+    with pytest.raises(RecipeError, match="unknown embedded model 'smollm2'; did you mean 'embedded:smollm2-135m'"):
+        recipe(["models=[embedded:smollm2]"])
     # a name is the model's results directory: it cannot point outside output_dir
     for bad in ("../escaped", "a/b", ".."):
         with pytest.raises(RecipeError, match="must be one plain directory name"):
