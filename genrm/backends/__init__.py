@@ -7,30 +7,35 @@
 
 from __future__ import annotations
 
+import difflib
+import inspect
 from typing import Any
 
 from genrm.backends.base import Backend, BackendError, Sampling
+from genrm.backends.endpoint import BackendConfigError
 
-__all__ = ["Backend", "BackendError", "Sampling", "make_backend"]
+__all__ = ["Backend", "BackendError", "Sampling", "UnknownBackendOption", "make_backend"]
+
+
+class UnknownBackendOption(BackendConfigError):
+    """An option the backend's constructor does not take (`key`, the nearest valid `close`)."""
+
+    def __init__(self, key: str, close: str | None, kind: str, options: list[str]):
+        self.key, self.close = key, close
+        hint = f"did you mean {close!r}? " if close else ""
+        super().__init__(f"backend option {key!r} is not one the {kind} backend takes; {hint}"
+                         f"options: {', '.join(options)}")
 
 
 def _check_options(cls: type, cfg: dict[str, Any], kind: str) -> None:
     """Options a backend does not take: one line with a did-you-mean, before anything loads."""
-    import difflib
-    import inspect
-
-    from genrm.backends.endpoint import BackendConfigError
-
     sig = inspect.signature(cls).parameters
     if any(p.kind is p.VAR_KEYWORD for p in sig.values()):
         return  # it takes anything
-    params = list(sig)
     for k in cfg:
-        if k not in params:
-            close = difflib.get_close_matches(k, params, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise BackendConfigError(f"backend option {k!r} is not one the {kind} backend takes; {hint}"
-                                     f"options: {', '.join(params)}")
+        if k not in sig:
+            close = difflib.get_close_matches(k, list(sig), n=1)
+            raise UnknownBackendOption(k, close[0] if close else None, kind, list(sig))
 
 
 def make_backend(cfg: dict[str, Any]) -> Backend:

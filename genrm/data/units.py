@@ -11,13 +11,12 @@ Two decomposers, selectable per recipe (`units.method`):
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import re
 from dataclasses import dataclass
 from typing import Sequence
 
-from genrm.backends import make_backend
+from genrm.backends import UnknownBackendOption, make_backend
 from genrm.backends.base import Backend, Sampling
 from genrm.config import RecipeError
 
@@ -174,27 +173,11 @@ class LLMDecomposer:
         return results
 
 
-_BACKEND_CLASSES = {"openai": ("genrm.backends.openai_http", "OpenAIBackend"), "hf": ("genrm.backends.hf", "HFBackend"),
-                    "vllm": ("genrm.backends.vllm", "VLLMBackend")}
-
-
-def _backend_type_error(e: TypeError, cfg: dict) -> str:
-    """A constructor's TypeError as a recipe error naming the `units.backend` key."""
+def _backend_type_error(e: TypeError) -> str:
+    """A constructor's TypeError (a missing setting) as a recipe error naming `units.backend`."""
     text = str(e)
-    bad = re.search(r"unexpected keyword argument '(\w+)'", text)
-    if not bad:
-        missing = re.search(r"missing \d+ required positional arguments?: (.+)$", text)
-        return f"units.backend needs {missing.group(1)}" if missing else f"units.backend: {text}"
-    hint = ""
-    where = _BACKEND_CLASSES.get(cfg.get("kind", "hf"))
-    if where is not None:
-        import importlib
-
-        cls = getattr(importlib.import_module(where[0]), where[1])
-        params = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
-        close = difflib.get_close_matches(bad.group(1), params, n=1)
-        hint = f" (did you mean 'units.backend.{close[0]}'?)" if close else ""
-    return f"unknown key 'units.backend.{bad.group(1)}'{hint}"
+    missing = re.search(r"missing \d+ required positional arguments?: (.+)$", text)
+    return f"units.backend needs {missing.group(1)}" if missing else f"units.backend: {text}"
 
 
 def make_decomposer(cfg: dict) -> "LLMDecomposer | None":
@@ -211,8 +194,11 @@ def make_decomposer(cfg: dict) -> "LLMDecomposer | None":
         raise RecipeError("units.method=llm needs units.backend (e.g. {kind: openai, base_url: ..., model: ...})")
     try:
         backend = make_backend(backend_cfg)
-    except TypeError as e:  # an unknown or missing setting: the constructor names it
-        raise RecipeError(_backend_type_error(e, backend_cfg)) from None
+    except UnknownBackendOption as e:
+        hint = f" (did you mean 'units.backend.{e.close}'?)" if e.close else ""
+        raise RecipeError(f"unknown key 'units.backend.{e.key}'{hint}") from None
+    except TypeError as e:  # a missing setting: the constructor names it
+        raise RecipeError(_backend_type_error(e)) from None
     except ValueError as e:  # "<setting> must be ...": name it as the recipe key
         name, _, rest = str(e).partition(" ")
         if name in backend_cfg or name == "base_url":

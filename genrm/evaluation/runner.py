@@ -20,7 +20,7 @@ import re
 import time
 from typing import Any, Sequence
 
-from genrm.config import dump_recipe
+from genrm.config import dump_recipe, to_dict
 from genrm.data.rows import DataError
 from genrm.evaluation.fingerprint import data_fingerprint, model_fingerprint
 from genrm.evaluation.models import load_model
@@ -105,8 +105,6 @@ def _check_resume(meta: dict, settings: dict, rows: dict, items: list, where: st
 
 def _settings(recipe: EvalRecipe) -> dict[str, Any]:
     """What a judged item depends on besides the model and the item: judge settings and seed."""
-    from genrm.config import to_dict
-
     judge = {k: v for k, v in to_dict(recipe.judge).items() if k != "chunk_size"}  # batching only
     return {**{f"judge.{k}": v for k, v in sorted(judge.items())}, "seed": recipe.seed}
 
