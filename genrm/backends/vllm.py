@@ -90,7 +90,8 @@ def engine_max_len(llm: Any) -> int | None:
 def _refuse_bare_adapter(model: str) -> None:
     """vLLM loads full models here; a LoRA adapter directory (no config.json) is refused in one line."""
     path = resolve_model(model)
-    if os.path.isfile(os.path.join(path, "adapter_config.json")) and not os.path.isfile(os.path.join(path, "config.json")):
+    adapter_only = not os.path.isfile(os.path.join(path, "config.json"))
+    if adapter_only and os.path.isfile(os.path.join(path, "adapter_config.json")):
         raise ValueError(f"model {model!r} is a LoRA adapter without its base model; the vllm backend loads full "
                          "models: train with merge=true (the merged model is then the final checkpoint), or use "
                          "the hf backend, which loads adapters")

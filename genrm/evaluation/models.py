@@ -308,11 +308,12 @@ def load_model(spec: ModelSpec, judge: JudgeConfig, seed: int, *, matcher: Any =
         return GenRM(load_backend(spec, cache), judge, seed, matcher)
     if spec.kind == "proxy":
         if is_endpoint(spec.ref):
-            raise ValueError(f"model {redact_url(spec.ref)!r}: kind 'proxy' needs a local model (the server's chat template "
-                             "is unknown here, so prompts cannot be rendered exactly)")
+            raise ValueError(f"model {redact_url(spec.ref)!r}: kind 'proxy' needs a local model (the server's chat "
+                             "template is unknown here, so prompts cannot be rendered exactly)")
         return ProxyRM(load_backend(spec, cache), spec.normalize, spec.batch_size)
     if is_endpoint(spec.ref):
-        raise ValueError(f"model {redact_url(spec.ref)!r}: kind 'scalar' needs a local or hub sequence-classification model")
+        raise ValueError(f"model {redact_url(spec.ref)!r}: kind 'scalar' needs a local or hub "
+                         "sequence-classification model")
     kw = dict(spec.backend)
     kw.pop("kind", None)
     allowed = {"dtype", "device", "trust_remote_code", "num_threads"}
