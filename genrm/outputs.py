@@ -128,11 +128,8 @@ def claim_output_dir(path: str, kind: str, *, overwrite: bool = False, resume: b
     if os.path.isdir(path) and os.listdir(path):
         if _check_existing(path, kind, overwrite=overwrite, resume=resume):
             return path
-        extra = [f for f in _files(path) if owned is not None and not owned(f)]
-        if extra:
-            more = f" and {len(extra) - 1} more" if len(extra) > 1 else ""
-            raise OutputDirError(f"output_dir {path} holds files this {kind} job did not write ({extra[0]}{more}); "
-                                 "move them out or choose a new directory (overwrite=true replaces only its own)")
+        if owned is not None:
+            _refuse_foreign(path, [f for f in _files(path) if not owned(f)], f"this {kind} job")
         shutil.rmtree(path)
     try:
         os.makedirs(path, exist_ok=True)
@@ -392,11 +389,15 @@ def _check_only_ours(path: str) -> None:
     except (OSError, ValueError, AttributeError):
         return
     if isinstance(listed, dict):
-        extra = sorted(set(_files(path)) - set(listed))
-        if extra:
-            more = f" and {len(extra) - 1} more" if len(extra) > 1 else ""
-            raise OutputDirError(f"output_dir {path} holds files the build did not write ({extra[0]}{more}); "
-                                 "move them out or choose a new directory")
+        _refuse_foreign(path, sorted(set(_files(path)) - set(listed)), "the build")
+
+
+def _refuse_foreign(path: str, extra: list[str], writer: str) -> None:
+    """A replaced output must hold only what its job wrote: a file a user added is kept."""
+    if extra:
+        more = f" and {len(extra) - 1} more" if len(extra) > 1 else ""
+        raise OutputDirError(f"output_dir {path} holds files {writer} did not write ({extra[0]}{more}); "
+                             "move them out or choose a new directory")
 
 
 def _remove_empty_up_to(p: str, top: str) -> None:
