@@ -286,6 +286,13 @@ def _own_tqdm_lock() -> None:
 
 
 def _kill_loop(tmp_path: Path, kills_wanted: int, budget_s: float, exchange: bool) -> dict:
+    """Kill a child that replaces the build over and over, at random moments, and check
+    after each kill that the output is the complete old or the complete new build.
+
+    The kill schedule follows the child's own speed, not the machine's: the child reports
+    each finished build through a pipe, and the delay scale grows while kills land before
+    any build finished (a loaded machine), so both outcomes come up; the loop runs past
+    `kills_wanted` until they have, within `budget_s`."""
     from genrm.data.build import build
 
     data = {t: _write_pairs(tmp_path / f"{t}.jsonl", t, 24) for t in "AB"}
@@ -298,27 +305,42 @@ def _kill_loop(tmp_path: Path, kills_wanted: int, budget_s: float, exchange: boo
     build(recipe("A"))  # the first build also imports datasets: time the second one
     t0 = time.perf_counter()
     build(recipe("A"))
-    one_build = time.perf_counter() - t0
+    scale = one_build = time.perf_counter() - t0
     rng = random.Random(1234)
-    seen = {"kills": 0, "old_kept": 0, "new_in": 0, "left_staging": 0, "recovered": 0}
+    seen = {"kills": 0, "old_kept": 0, "new_in": 0, "left_staging": 0, "recovered": 0, "builds_done": 0}
     deadline = time.monotonic() + budget_s
     current = _which(out)
-    while seen["kills"] < kills_wanted and time.monotonic() < deadline:
+
+    def enough() -> bool:
+        return seen["kills"] >= kills_wanted and seen["old_kept"] >= 1 and seen["new_in"] >= 1
+
+    while not enough() and time.monotonic() < deadline:
         first = "B" if current == "A" else "A"
+        r, w = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child replaces the build over and over, starting with the other data
             try:
+                os.close(r)
                 _own_tqdm_lock()
                 k = 0
                 while True:
                     build(recipe(first if k % 2 == 0 else current))
+                    os.write(w, b".")  # one finished build
                     k += 1
             finally:
                 os._exit(1)
-        time.sleep(rng.uniform(0.0, 2.5 * one_build))
+        os.close(w)
+        time.sleep(rng.uniform(0.0, 2.5 * scale))
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
+        with os.fdopen(r, "rb") as f:
+            done = len(f.read())
         seen["kills"] += 1
+        seen["builds_done"] += done
+        if done == 0:
+            scale *= 1.25  # this machine builds slower than the first timing said
+        elif done > 3:
+            scale *= 0.8
         if stale_dirs(out):
             seen["left_staging"] += 1
         if not exchange and not out.exists():
@@ -329,12 +351,12 @@ def _kill_loop(tmp_path: Path, kills_wanted: int, budget_s: float, exchange: boo
         current = now
     build(recipe("B" if current == "A" else "A"))  # the next run: removes what the kills left
     assert stale_dirs(out) == [] and _which(out) != current
-    print(f"one build {one_build:.3f} s; {seen}")
+    print(f"one build {one_build:.3f} s, final scale {scale:.3f} s; {seen}")
     return seen
 
 
 def test_sigkill_during_replacing_builds_leaves_old_or_new(tmp_path):
-    seen = _kill_loop(tmp_path, kills_wanted=24, budget_s=40, exchange=True)
+    seen = _kill_loop(tmp_path, kills_wanted=24, budget_s=120, exchange=True)
     assert seen["kills"] >= 20, seen
     assert seen["left_staging"] >= 3, seen  # kills landed while a build was being written or swapped
     assert seen["old_kept"] >= 1 and seen["new_in"] >= 1, seen

@@ -14,7 +14,7 @@ from typing import Any
 from genrm.backends.base import Backend, BackendError, Sampling
 from genrm.backends.endpoint import BackendConfigError
 
-__all__ = ["Backend", "BackendError", "Sampling", "UnknownBackendOption", "make_backend"]
+__all__ = ["Backend", "BackendError", "Sampling", "UnknownBackendOption", "check_backend_options", "make_backend"]
 
 
 class UnknownBackendOption(BackendConfigError):
@@ -38,9 +38,7 @@ def _check_options(cls: type, cfg: dict[str, Any], kind: str) -> None:
             raise UnknownBackendOption(k, close[0] if close else None, kind, list(sig))
 
 
-def make_backend(cfg: dict[str, Any]) -> Backend:
-    cfg = dict(cfg)
-    kind = cfg.pop("kind", "hf")
+def _backend_class(kind: str) -> type:
     if kind == "hf":
         from genrm.backends.hf import HFBackend as cls  # lazy: torch and transformers load only for the kind asked
     elif kind == "openai":
@@ -48,6 +46,19 @@ def make_backend(cfg: dict[str, Any]) -> Backend:
     elif kind == "vllm":
         from genrm.backends.vllm import VLLMBackend as cls  # lazy: as above (vLLM itself loads in its constructor)
     else:
-        raise ValueError(f"unknown backend kind {kind!r}; known: hf, openai, vllm")
-    _check_options(cls, cfg, kind)
-    return cls(**cfg)
+        raise BackendConfigError(f"unknown backend kind {kind!r}; known: hf, openai, vllm")
+    return cls
+
+
+def check_backend_options(cfg: dict[str, Any]) -> None:
+    """Refuse a backend kind or option `make_backend(cfg)` would not take, without building it
+    (recipes call this while they validate, before any data or weights load)."""
+    cfg = dict(cfg)
+    kind = cfg.pop("kind", "hf")
+    _check_options(_backend_class(kind), cfg, kind)
+
+
+def make_backend(cfg: dict[str, Any]) -> Backend:
+    check_backend_options(cfg)
+    cfg = dict(cfg)
+    return _backend_class(cfg.pop("kind", "hf"))(**cfg)

@@ -314,11 +314,6 @@ def load_model(spec: ModelSpec, judge: JudgeConfig, seed: int, *, matcher: Any =
     if is_endpoint(spec.ref):
         raise ValueError(f"model {redact_url(spec.ref)!r}: kind 'scalar' needs a local or hub "
                          "sequence-classification model")
-    kw = dict(spec.backend)
+    kw = dict(spec.backend)  # checked against SCALAR_OPTIONS when the recipe loaded (ModelSpec.validate)
     kw.pop("kind", None)
-    allowed = {"dtype", "device", "trust_remote_code", "num_threads"}
-    extra = sorted(set(kw) - allowed)
-    if extra:
-        raise ValueError(f"model {spec.ref!r}: backend options {extra} do not apply to a scalar RM "
-                         f"(known: {sorted(allowed)})")
     return ScalarRM(resolve_ref(spec.ref), batch_size=spec.batch_size, max_length=spec.max_length, **kw)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import numbers
 import os
 from typing import Any, Iterator, Optional
@@ -32,11 +33,17 @@ def _rows(path: str) -> Iterator[tuple[str, dict]]:
     return load_rows(path, split="train")
 
 
+MAX_LITERAL_CHARS = 1_000_000  # two judgments with their reasons are far shorter; the parser's memory is not
+
+
 def _judgments(value: Any, where: str) -> list:
     if isinstance(value, str):  # published files sometimes hold the Python repr of the list
+        if len(value) > MAX_LITERAL_CHARS:
+            raise DataError(f"is a string of {len(value):,} characters, over the {MAX_LITERAL_CHARS:,} a list of "
+                            "two judgments can need", field="judgments", where=where)
         try:
             value = ast.literal_eval(value)
-        except (ValueError, SyntaxError) as e:
+        except (ValueError, SyntaxError, MemoryError, RecursionError) as e:
             raise DataError(f"is a string but not a Python/JSON list literal ({e})", field="judgments",
                             where=where) from None
     if not isinstance(value, (list, tuple)) or len(value) not in (1, 2):
@@ -50,11 +57,16 @@ def _judgments(value: Any, where: str) -> list:
 
 def rescore_judgebench(path: str) -> dict[str, Any]:
     """{"overall", "knowledge", "reasoning", "math", "coding", "n"} by the official counter rule."""
-    pairs = []
+    pairs, seen = [], {}
     for where, row in _rows(path):
-        require_text(row, "pair_id", where)
+        pid = require_text(row, "pair_id", where)
+        if pid in seen:  # counted twice otherwise (the evaluator's loader refuses it too)
+            raise DataError(f"duplicate pair_id {pid!r} (first at {seen[pid]})", field="pair_id", where=where)
+        seen[pid] = where
         source = require_text(row, "source", where)
-        label = require_text(row, "label", where)
+        label = require_text(row, "label", where).strip()
+        if label not in judgebench.LABELS:
+            raise DataError(f"should be 'A>B' or 'B>A', got {label!r}", field="label", where=where)
         games = [None if j is None else j.get("decision") for j in _judgments(require(row, "judgments", where), where)]
         decisions = judgebench.game_decisions(*games) if len(games) == 2 else games
         pairs.append((source, judgebench.counter(decisions, label) > 0))
@@ -67,6 +79,9 @@ def _three_numbers(row: dict, name: str, where: str) -> list[float]:
     v = require(row, name, where, list)
     if len(v) != 3 or not all(isinstance(x, numbers.Real) and not isinstance(x, bool) for x in v):
         raise DataError(f"should be a list of 3 numbers (concise, detailed plain, detailed markdown), got {v!r:.80}",
+                        field=name, where=where)
+    if not all(math.isfinite(x) for x in v):  # NaN compares False both ways: it would score as a loss
+        raise DataError(f"holds a non-finite score ({v!r:.80}); a failed scoring must be rerun, not counted",
                         field=name, where=where)
     return [float(x) for x in v]
 

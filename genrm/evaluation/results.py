@@ -9,7 +9,7 @@ import logging
 import os
 from dataclasses import asdict, is_dataclass
 from types import ModuleType
-from typing import Any
+from typing import Any, Optional
 
 from genrm.data.rows import DataError
 
@@ -56,6 +56,19 @@ class ResultsFile:
             with open(self.path, "r+b") as f:
                 f.truncate(good)
         return rows
+
+    def line_of(self, item_id: str) -> Optional[int]:
+        """The line of the newest row of `item_id` (for error messages), None if absent."""
+        found = None
+        with open(self.path, encoding="utf-8", errors="replace") as f:
+            for lineno, line in enumerate(f, 1):
+                try:
+                    row = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(row, dict) and str(row.get("id")) == item_id:
+                    found = lineno
+        return found
 
     def append(self, row: dict) -> None:
         os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)

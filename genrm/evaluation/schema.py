@@ -15,12 +15,14 @@ from typing import Any, Literal, Optional, Sequence
 import yaml
 
 from genrm.assets import EMBEDDED_MODELS
+from genrm.backends import check_backend_options
 from genrm.config import RecipeError
 from genrm.data.recipe import SourceSpec
 from genrm.data.record import LABEL_KINDS, RATIONALE_ORIGINS
 from genrm.judge.config import JudgeConfig
 
 MODEL_KINDS = ("genrm", "scalar", "proxy")
+SCALAR_OPTIONS = ("dtype", "device", "trust_remote_code", "num_threads")
 SUITES = ("rm_bench", "judgebench", "rewardbench", "social", "rationale")
 
 
@@ -54,11 +56,29 @@ class ModelSpec:
             raise RecipeError(f"models: unknown embedded model {name!r}; "
                               + (f"did you mean 'embedded:{close[0]}'? " if close else "")
                               + f"known: {', '.join('embedded:' + k for k in EMBEDDED_MODELS)}")
+        self._check_backend()
         label = self.label
         # the label names the model's results directory: one plain path component, no escape
         if label in ("", ".", "..") or any(c in label for c in "/\\\0") or label.startswith("."):
             raise RecipeError(f"key 'models.N.name' {label!r} must be one plain directory name (no '/', '\\', "
                               "leading '.' or '..'); it names the model's results directory")
+
+    def _check_backend(self) -> None:
+        """Backend options the model's backend would not take: refused now, before data loads."""
+        kw = dict(self.backend)
+        kind = kw.pop("kind", None)
+        where = f"models: model {self.ref!r}"
+        if self.kind == "scalar":  # a sequence classifier, not a generation backend
+            extra = sorted(set(kw) - set(SCALAR_OPTIONS))
+            if kind is not None or extra:
+                raise RecipeError(f"{where}: backend options {sorted(([] if kind is None else ['kind']) + extra)} "
+                                  f"do not apply to a scalar RM (known: {', '.join(SCALAR_OPTIONS)})")
+            return
+        endpoint = self.ref.startswith(("http://", "https://"))
+        try:
+            check_backend_options({"kind": kind or ("openai" if endpoint else "hf"), **kw})
+        except RecipeError as e:
+            raise RecipeError(f"{where}: {e}") from None
 
     @property
     def label(self) -> str:

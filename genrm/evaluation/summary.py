@@ -59,16 +59,34 @@ def read_rows(path: str, keep: Optional[set[str]] = None) -> list[dict]:
     return [r for i, r in rows.items() if keep is None or i in keep]
 
 
-def suite_summary(suite: str, rows: list[dict], meta: dict, resamples: Optional[int] = None) -> dict[str, Any]:
+def _bad_row(path: str, rows: list[dict], exc: Exception) -> DataError:
+    """One line for a results row a suite cannot read (an edited or foreign file): the first
+    row missing the field, by its line in `path`."""
+    field = exc.args[0] if isinstance(exc, KeyError) and exc.args else None
+    bad = next((r for r in rows if field is not None and field not in r), None)
+    where = path
+    if bad is not None:
+        where = f"{path}:{ResultsFile(path).line_of(str(bad['id']))}"
+    if field is not None:
+        return DataError("is missing (this suite's results rows need it; rerun the item or restore the row)",
+                         field=str(field), where=where)
+    return DataError(f"a results row this suite cannot read ({type(exc).__name__}: {exc})", where=where)
+
+
+def suite_summary(suite: str, rows: list[dict], meta: dict, resamples: Optional[int] = None,
+                  path: str = "results") -> dict[str, Any]:
     """The suite's metrics and `always`. Intervals use the run's seed and `resamples`, else the
     run's own resamples from `meta` (so a rescore repeats the run's intervals)."""
     boot = from_meta(meta, resamples)
     ok = [r for r in rows if not r.get("error")]
     mod = suite_module(suite)
     metrics = None
-    if ok:
-        metrics = mod.summarize(ok, boot) if suite in WITH_INTERVALS else mod.summarize(ok)
-    return {"metrics": metrics, "always": always(rows, meta, boot)}
+    try:
+        if ok:
+            metrics = mod.summarize(ok, boot) if suite in WITH_INTERVALS else mod.summarize(ok)
+        return {"metrics": metrics, "always": always(rows, meta, boot)}
+    except (KeyError, TypeError) as e:  # a bug in a suite would show these too: --debug has the traceback
+        raise _bad_row(path, ok, e) from None
 
 
 def discover(input: str) -> list[tuple[str, str, str]]:
@@ -107,7 +125,7 @@ def build_summary(input: str, *, keep: Optional[dict[str, set[str]]] = None, nam
             continue
         meta = read_meta(path[: -len(".jsonl")] + ".meta.json")
         rows = read_rows(path, None if keep is None else keep.get(suite, set()))
-        results.setdefault(model, {})[suite] = suite_summary(suite, rows, meta, resamples)
+        results.setdefault(model, {})[suite] = suite_summary(suite, rows, meta, resamples, path)
         if model not in info:
             fp = meta.get("model_fingerprint") or {}
             info[model] = {"name": model, "kind": meta.get("kind"), "ref": fp.get("ref")}

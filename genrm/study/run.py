@@ -25,6 +25,7 @@ import gc
 import glob
 import json
 import os
+import re
 import shutil
 import time
 from typing import Any, Callable
@@ -33,6 +34,7 @@ import yaml
 from tqdm.auto import tqdm
 
 from genrm.config import RecipeError, dump_recipe, load_recipe, to_dict
+from genrm.evaluation.runner import evaluator_owns
 from genrm.outputs import claim_output_dir, write_json
 from genrm.reward.matching import make_matcher
 from genrm.study import measures as M
@@ -40,11 +42,32 @@ from genrm.study.data import prepare_splits
 from genrm.study.plan import plan_text
 from genrm.study.recipe import ARMS, REWARD_OF, StudyRecipe
 from genrm.study.report import build_study, write_report
-from genrm.training.run import train
+from genrm.training.run import train, trainer_owns
 
 KIND = "study"
 # Keys that may change between a study and its resume (they do not change finished results).
 FREE_KEYS = ("output_dir", "overwrite", "resume", "dry_run", "note", "arms", "seeds", "stats", "keep_checkpoints", "plots")
+
+
+_STUDY_FILES = ("recipe.yaml", "settings.json", "progress.jsonl", "study.json", "study.md")
+_STUDY_LEAVES = {"results": ".json", "recipes": ".yaml", "plots": ".png"}
+
+
+def study_owns(rel: str) -> bool:
+    """Whether a study writes the file at `rel` (inside its output_dir): overwrite=true
+    replaces only these, and refuses a directory holding anything else."""
+    parts = rel.split("/")
+    name = re.sub(r"\.tmp-\d+$", "", parts[-1])  # write_json's temporary files
+    if len(parts) == 1:
+        return name in _STUDY_FILES
+    top = parts[0]
+    if top in ("data", "splits"):  # the study's data build and split files
+        return True
+    if top == "runs" and len(parts) >= 4:  # runs/<arm>/seed<s>/...: the trainer's own output
+        return trainer_owns("/".join(parts[3:]))
+    if top == "evals" and len(parts) >= 3:  # evals/<unit>/...: the evaluator's own output
+        return evaluator_owns("/".join(parts[2:]))
+    return len(parts) == 2 and top in _STUDY_LEAVES and name.endswith(_STUDY_LEAVES[top])
 
 
 def run_dir(out: str, arm: str, seed: int) -> str:
@@ -162,7 +185,7 @@ def run_study(argv: list[str]) -> int:
     if recipe.dry_run:
         print(plan_text(recipe, grid(recipe)))
         return 0
-    claim_output_dir(out, KIND, overwrite=recipe.overwrite, resume=recipe.resume)
+    claim_output_dir(out, KIND, overwrite=recipe.overwrite, resume=recipe.resume, owned=study_owns)
     check_settings(out, recipe)
     dump_recipe(recipe, os.path.join(out, "recipe.yaml"))
     t0 = time.time()

@@ -11,17 +11,12 @@ from genrm.reward.rewards import matcher_from_config
 from genrm.training import data as tdata
 from genrm.training import dist
 from genrm.training.callbacks import JudgeEvalCallback, match_failure_stop
+from genrm.training.checkpoints import last_complete_checkpoint
 from genrm.training.models import load_tokenizer, merge_adapter, model_init_kwargs, peft_config, save_final
 from genrm.training.recipe import TrainRecipe
 from genrm.training.rewards import rows_log_path, training_reward
 
 DONE = "DONE"  # marks a finished stage directory (resume skips it)
-
-
-def last_checkpoint(stage_dir: str) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
-
-    return get_last_checkpoint(stage_dir) if os.path.isdir(stage_dir) else None
 
 
 def stage_done(stage_dir: str) -> bool:
@@ -78,7 +73,7 @@ def run_sft(recipe: TrainRecipe, train: list, model_ref: str, stage_dir: str) ->
     )
     trainer = SFTTrainer(model=model_ref, args=cfg, train_dataset=ds,
                          processing_class=load_tokenizer(recipe, model_ref), peft_config=peft_config(recipe))
-    trainer.train(resume_from_checkpoint=last_checkpoint(stage_dir))
+    trainer.train(resume_from_checkpoint=last_complete_checkpoint(stage_dir))
     final = os.path.join(stage_dir, "final")
     if recipe.lora.enabled:
         # GRPO starts a fresh adapter on the warm-started weights: merge this one in, from
@@ -162,7 +157,7 @@ def run_grpo(recipe: TrainRecipe, train: list, evals: list, model_ref: str, stag
                           peft_config=peft_config(recipe), callbacks=callbacks)
     if callback is not None:
         callback.trainer = trainer
-    trainer.train(resume_from_checkpoint=last_checkpoint(stage_dir))
+    trainer.train(resume_from_checkpoint=last_complete_checkpoint(stage_dir))
     save_final(trainer, recipe, final_dir)
     if trainer.accelerator.is_main_process:
         open(os.path.join(stage_dir, DONE), "w").close()

@@ -201,3 +201,24 @@ def test_grpo_summary_leaves_out_steps_without_a_reward(tmp_path):
     got = grpo_summary(str(tmp_path))
     assert got["steps_logged"] == 2 and got["reward_mean"] == 0.5 and got["frac_reward_zero_std"] == 0.5
     assert got["voided_reasons"] == {"void_filler": 3.0}
+
+
+def test_overwrite_replaces_only_what_the_study_wrote(tmp_path):
+    from genrm.outputs import MARKER, OutputDirError
+    from genrm.study.run import run_study, study_owns
+
+    out = tmp_path / "study"
+    ours = ["settings.json", "study.md", "progress.jsonl", "results/sft-seed0.json", "recipes/sft-seed0.yaml",
+            "plots/tradeoff.png", "splits/heldout.jsonl", "runs/sft/seed0/model.safetensors",
+            "runs/hybrid/seed1/grpo/checkpoint-4/trainer_state.json", "evals/base/base/rationale.jsonl"]
+    for rel in ours:
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        (out / rel).write_text("x")
+    (out / MARKER).write_text('{"kind": "study"}')
+    assert all(study_owns(r) for r in ours)
+    assert not any(study_owns(r) for r in ["notes.md", "runs/sft/seed0/notes.md", "results/notes.txt", "mine/a.json"])
+    (out / "runs" / "sft" / "seed0" / "notes.md").write_text("mine")
+    with pytest.raises(OutputDirError, match=r"did not write \(runs/sft/seed0/notes.md\)"):
+        run_study([TOY, f"output_dir={out}", "overwrite=true", "resume=false"])
+    assert (out / "runs" / "sft" / "seed0" / "notes.md").read_text() == "mine"
+    assert all((out / rel).exists() for rel in ours)

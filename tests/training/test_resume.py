@@ -1,6 +1,8 @@
 import json
 import os
+import shutil
 import signal
+import re
 import subprocess
 import sys
 import time
@@ -37,9 +39,32 @@ def test_sigkill_after_first_checkpoint_then_resume(tiny_model, tiny_data, tmp_p
     again = subprocess.run([sys.executable, str(TRAIN), *args], cwd=REPO, env=env, capture_output=True, text=True)
     assert again.returncode == 2 and "resume=true" in again.stderr and first.exists()
 
+    # What a kill during later saves leaves (the Trainer writes trainer_state.json last): weights
+    # but no state, and a torn state. Made by hand so that the test does not depend on timing.
+    grpo = out / "grpo"
+    shutil.copytree(grpo / "checkpoint-1", grpo / "checkpoint-3")
+    (grpo / "checkpoint-3" / "trainer_state.json").unlink()
+    shutil.copytree(grpo / "checkpoint-1", grpo / "checkpoint-4")
+    state = grpo / "checkpoint-4" / "trainer_state.json"
+    state.write_text(state.read_text()[:40])
+    # a finished checkpoint whose weights a user removed: one line, not a traceback
+    shutil.copytree(grpo / "checkpoint-1", grpo / "checkpoint-9")
+    st = json.loads((grpo / "checkpoint-9" / "trainer_state.json").read_text())
+    (grpo / "checkpoint-9" / "trainer_state.json").write_text(json.dumps({**st, "global_step": 9}))
+    for f in (grpo / "checkpoint-9").glob("*.safetensors"):
+        f.unlink()
+    bad = subprocess.run([sys.executable, str(TRAIN), *args, "resume=true"], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=300)
+    last = bad.stderr.strip().splitlines()[-1]
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr, bad.stderr[-3000:]
+    assert re.match(r"error: .*checkpoint-9 is a finished checkpoint without its model weights", last), last
+    shutil.rmtree(grpo / "checkpoint-9")
+
     done = subprocess.run([sys.executable, str(TRAIN), *args, "resume=true"], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert re.search(r"checkpoint-4: skipped, its save did not finish \(trainer_state.json is torn", done.stderr)
+    assert re.search(r"checkpoint-3: skipped, its save did not finish \(no trainer_state.json", done.stderr)
     state = json.loads((out / "grpo" / "checkpoint-5" / "trainer_state.json").read_text())
     assert state["global_step"] == 5 and state["max_steps"] == 5
     steps = _rows(out)
