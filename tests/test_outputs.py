@@ -15,10 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from genrm import outputs
-from genrm.outputs import (
-    MARKER, OutputDirError, claim_output_dir, clean_stale, stage_output, verify_output,
-)
+from genrm import staging
+from genrm.outputs import MARKER, OutputDirError, claim_output_dir, verify_output
+from genrm.staging import clean_stale, stage_output
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -208,7 +207,7 @@ def test_clean_stale_restores_an_old_build_set_aside_by_a_killed_swap(tmp_path):
 
 @pytest.mark.parametrize("exchange", [True, False])
 def test_replacement_paths(tmp_path, monkeypatch, exchange):
-    monkeypatch.setattr(outputs, "USE_EXCHANGE", exchange)
+    monkeypatch.setattr(staging, "USE_EXCHANGE", exchange)
     out = tmp_path / "out"
     publish(out, {"a.txt": "one", "hf/x": "1"})
     publish(out, {"a.txt": "two"}, overwrite=True)
@@ -365,6 +364,6 @@ def test_sigkill_during_replacing_builds_leaves_old_or_new(tmp_path):
 def test_sigkill_with_the_portable_two_rename_swap(tmp_path, monkeypatch):
     """Without renameat2, a kill between the two renames leaves no output_dir until the
     next run puts the old build back; that run (clean_stale) is part of the check."""
-    monkeypatch.setattr(outputs, "USE_EXCHANGE", False)
+    monkeypatch.setattr(staging, "USE_EXCHANGE", False)
     seen = _kill_loop(tmp_path, kills_wanted=12, budget_s=15, exchange=False)
     assert seen["kills"] >= 8 and seen["left_staging"] >= 1, seen

@@ -6,7 +6,7 @@ seeded A/B position balancing -> train/eval split with no prompt shared across
 splits -> write (save_to_disk + JSONL + stats card).
 
 Everything is written to a staging directory beside `output_dir` and swapped in
-at the end (`genrm.outputs.stage_output`): a failed or killed build leaves the
+at the end (`genrm.staging.stage_output`): a failed or killed build leaves the
 previous build complete, and `overwrite=true` only ever replaces a directory
 that a build wrote (its `.genrm-output.json` holds a checksum manifest).
 
@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from genrm.config import from_dict
 from genrm.data.rows import DataError
-from genrm.outputs import stage_output
+from genrm.staging import stage_output
 from genrm.data.record import PreferenceRecord, prompt_key, to_dataset, write_jsonl
 from genrm.data.sides import neutralise_record_units
 from genrm.data.sources import get_source

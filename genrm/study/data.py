@@ -8,7 +8,7 @@
 
 No arm trains on the build's eval split: the held-out records and BBQ questions are drawn
 from it alone, and the build keeps every prompt inside one split. Both directories are
-written whole and swapped in (`genrm.outputs.stage_output`), so a kill leaves them
+written whole and swapped in (`genrm.staging.stage_output`), so a kill leaves them
 complete or absent, and a resumed study reads them back unchanged.
 """
 
@@ -26,7 +26,7 @@ from genrm.data.build import build
 from genrm.data.record import PreferenceRecord, prompt_key, read_jsonl, write_jsonl
 from genrm.evaluation.judging import judge_messages
 from genrm.evaluation.suites import social
-from genrm.outputs import stage_output
+from genrm.staging import stage_output
 from genrm.study.recipe import StudyRecipe
 from genrm.training import data as tdata
 
