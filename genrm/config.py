@@ -162,9 +162,10 @@ def _describe(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
-def _did_you_mean(word: str, choices: Sequence[str]) -> str:
+def did_you_mean(word: str, choices: Sequence[str], prefix: str = "") -> str:
+    """" (did you mean '<prefix><x>'?)" for the closest of `choices`, or ''."""
     close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    return f" (did you mean '{prefix}{close[0]}'?)" if close else ""
 
 
 def _convert(value: Any, tp: Any, key: str) -> Any:
@@ -191,7 +192,7 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
         choices = typing.get_args(tp)
         if value not in choices or isinstance(value, bool) != any(isinstance(c, bool) for c in choices if c == value):
             raise RecipeError(
-                f"key '{key}' is {value!r}; must be {_describe(tp)}" + _did_you_mean(value, [str(c) for c in choices])
+                f"key '{key}' is {value!r}; must be {_describe(tp)}" + did_you_mean(value, [str(c) for c in choices])
             )
         return value
     if origin in (list, tuple, Sequence):
@@ -237,9 +238,7 @@ def _build(schema: type[T], data: dict, prefix: str = "") -> T:
     for k in data:
         if k not in fields:
             where = f"{prefix}.{k}" if prefix else str(k)
-            close = difflib.get_close_matches(str(k), list(fields), n=1, cutoff=0.6)
-            hint = f" (did you mean '{prefix + '.' if prefix else ''}{close[0]}'?)" if close else ""
-            raise RecipeError(f"unknown key '{where}'{hint}")
+            raise RecipeError(f"unknown key '{where}'{did_you_mean(k, list(fields), prefix + '.' if prefix else '')}")
     kwargs = {}
     for name, f in fields.items():
         key = f"{prefix}.{name}" if prefix else name
@@ -344,4 +343,4 @@ def cli_main(fn: Callable[[list[str]], int | None], argv: Sequence[str] | None =
         return 2
 
 
-__all__ = ["RecipeError", "load_recipe", "from_dict", "to_dict", "dump_recipe", "cli_main"]
+__all__ = ["RecipeError", "load_recipe", "from_dict", "to_dict", "dump_recipe", "cli_main", "did_you_mean"]

@@ -230,6 +230,19 @@ def _units_shortfall(records: list[PreferenceRecord], min_units: int) -> dict:
             "below_by_origin": dict(sorted(short.items())), "units_per_record": dict(sorted(per.items()))}
 
 
+def _no_units_warnings(specs: list[SourceSpec], kept: list[list[PreferenceRecord]], stats: list[dict]) -> list[str]:
+    """One line per source none of whose records has rationale units, with the reason the
+    source gives (`no_units_reason` in its stats: e.g. the rationale columns looked for)."""
+    out = []
+    for i, (spec, recs) in enumerate(zip(specs, kept)):
+        if recs and not any(r.rationale_units for r in recs):
+            reason = stats[i].get("reader", {}).get("no_units_reason") or (
+                "its records carry no rationale text" if not any(r.rationale.strip() for r in recs)
+                else "the unit method left them empty")
+            out.append(f"sources.{i} ({spec.name}): none of its {len(recs)} records has rationale units: {reason}")
+    return out
+
+
 def build(cfg: BuildRecipe | dict) -> BuildResult:
     """Run a data recipe: a `BuildRecipe`, or a plain dict checked like a recipe file."""
     recipe = cfg if isinstance(cfg, BuildRecipe) else from_dict(BuildRecipe, dict(cfg))
@@ -268,17 +281,23 @@ def _run(recipe: BuildRecipe, staging: str, decomposer: Any) -> BuildResult:
     for w in warnings:
         log.warning(w)
     records: list[PreferenceRecord] = []
+    kept: list[list[PreferenceRecord]] = []
     for i, (recs, n) in enumerate(zip(loaded, targets)):
         if n < len(recs):  # seeded sample, in a stable order
             idx = sorted(random.Random(seed + 17 * (i + 1)).sample(range(len(recs)), n))
             recs = [recs[j] for j in idx]
         source_stats[i]["kept"] = len(recs)
+        kept.append(recs)
         records.extend(recs)
     if not records:
         raise DataError("the mixture is empty after caps and weights")
 
     units_cfg = asdict(recipe.units)
     unit_counts = _add_units(records, units_cfg, decomposer)
+    if recipe.units.method != "none":
+        for w in _no_units_warnings(recipe.sources, kept, source_stats):
+            log.warning(w)
+            warnings.append(w)
     # "Response 1/2" in units -> {chosen}/{rejected}, while the source's order is still known
     unit_counts["side_neutral"] = sum(neutralise_record_units(r) for r in records)
     if recipe.position_balance:

@@ -4,14 +4,13 @@ and the checks of its sources that run before anything loads."""
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import inspect
 import os
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional
 
-from genrm.config import RecipeError, from_dict
+from genrm.config import RecipeError, did_you_mean, from_dict
 from genrm.data.rows import looks_like_hub_id
 from genrm.data.sources import SOURCES, get_source
 
@@ -68,9 +67,7 @@ class BuildRecipe:
         for i, s in enumerate(self.sources):
             key = f"sources.{i}"
             if s.name not in SOURCES:
-                close = difflib.get_close_matches(s.name, list(SOURCES), n=1)
-                hint = f" (did you mean '{close[0]}'?)" if close else ""
-                raise RecipeError(f"key '{key}.name': unknown source {s.name!r}{hint}; "
+                raise RecipeError(f"key '{key}.name': unknown source {s.name!r}{did_you_mean(s.name, list(SOURCES))}; "
                                   f"known sources: {', '.join(sorted(SOURCES))}")
             if not s.weight > 0:
                 raise RecipeError(f"key '{key}.weight' must be a positive number, got {s.weight}")
@@ -78,6 +75,12 @@ class BuildRecipe:
                 raise RecipeError(f"key '{key}.max_records' must be a positive integer, got {s.max_records}")
 
 
+
+
+def source_options(name: str) -> list[str]:
+    """The options a source takes: its loader's keyword-only parameters (`stats` aside)."""
+    params = inspect.signature(get_source(name)).parameters
+    return [n for n, p in params.items() if n != "stats" and p.kind is inspect.Parameter.KEYWORD_ONLY]
 
 
 def check_source(spec: SourceSpec, i: int) -> None:
@@ -101,7 +104,11 @@ def check_source(spec: SourceSpec, i: int) -> None:
         hints = typing.get_type_hints(load)
     except Exception:  # noqa: BLE001 - an annotation that does not evaluate: check names only
         hints = {}
-    names = [n for n, p in list(params.items())[1:] if n != "stats" and p.kind is inspect.Parameter.KEYWORD_ONLY]
+    names = source_options(spec.name)
+    for k in spec.options:
+        if k not in names:
+            raise RecipeError(f"unknown key '{key}.options.{k}'{did_you_mean(k, names, f'{key}.options.')}; source '{spec.name}' "
+                              f"takes: {', '.join(names) or 'no options'}")
     opts = dataclasses.make_dataclass(
         "options", [(n, hints.get(n, Any), dataclasses.field(default=params[n].default)) for n in names]
     )

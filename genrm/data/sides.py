@@ -2,7 +2,8 @@
 
 Human units and model reasons name the two responses in many ways: "Response A/B",
 "Response 1/2", "@Response 1" (HelpSteer3, RationaleRM), "Assistant A", "Model B",
-"the first/second response", or a bare "A"/"B" used as a name ("A is concise", "than B").
+"the first/second response", or a bare "A"/"B" used as a name ("A is concise", "than B");
+human text may also name the roles themselves ("the chosen/rejected response").
 Which response that is depends on an order: the source's (response1/response2) for human
 text, the judge prompt's placement (`PreferenceRecord.chosen_position`) for model text.
 
@@ -61,6 +62,9 @@ _BARE_VERBS = frozenset(
     "clearly directly properly successfully remains stays tries attempts can could would should will might may "
     "seems appears cites quotes invents recommends asks".split()
 )
+# Human text may also name roles: "the chosen response", "the rejected answer" (trusted text only:
+# a model that writes "the chosen one" has not named a side).
+_ROLE = re.compile(r"\b(?:the\s+)?(chosen|rejected)\s+(?:response|answer|reply|output|completion|one)\b", re.I)
 _ANY = re.compile(r"(?i:response|assistant|model|output|option|candidate|first|second)|(?<![\w'])[AB](?!\w)")
 _SENTENCE_START = re.compile(r"(?:^|[.!?:;\n]\s*|^\s*(?:\d+[.)]|[-*\u2022])\s*)$")
 
@@ -86,10 +90,13 @@ def _first_side(first: str) -> tuple[str, str]:
 def neutralise(text: str, first: str = "chosen", *, trusted: bool = False) -> str:
     """Replace every side mention with CHOSEN/REJECTED. `first` says which side the
     first-named response ("A", "1", "first") is. Untrusted text (model output) has literal
-    placeholders defused first, so a policy cannot name a role without naming a side."""
+    placeholders defused first, so a policy cannot name a role without naming a side;
+    trusted text (human rationales) may name roles ("the chosen response")."""
     one, two = _first_side(first)
     if not trusted:
         text = PLACEHOLDER.sub(r"\1", text)
+    else:
+        text = _ROLE.sub(lambda m: CHOSEN if m.group(1).lower() == "chosen" else REJECTED, text)
     if not _ANY.search(text):  # most texts: no mention at all, one cheap search
         return text
 

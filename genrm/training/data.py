@@ -97,7 +97,8 @@ def check_units(recipe: TrainRecipe, records: Sequence[PreferenceRecord]) -> Non
     if missing == len(records):
         raise RecipeError(
             f"reward.kind={recipe.reward.kind} needs rationale units, but none of the {len(records)} training records "
-            "has any (rebuild with units.method=rule or llm, or set reward.kind=outcome)"
+            "has any (the build's data card, stats.md, says why: a source without rationale text; the generic "
+            "source reads its rationale column from sources.N.options.rationale_field), or set reward.kind=outcome"
         )
     if missing:
         print(f"note: {missing} of {len(records)} training records have no rationale units; their reward is None "

@@ -287,5 +287,6 @@ def test_total_records_above_what_exists_warns(ws, tmp_path, capsys, caplog):
         assert _main()([src(GOOD.replace("{ws}", str(ws))), f"output_dir={out}", "total_records=100"]) == 0
     assert "total_records=100 but the sources give 12: sources.0 (generic) has 12 of the 100" in caplog.text
     stats = json.loads((out / "stats.json").read_text())
-    assert stats["warnings"] == [next(r.getMessage() for r in caplog.records if "total_records" in r.getMessage())]
+    assert stats["warnings"][0] == next(r.getMessage() for r in caplog.records if "total_records" in r.getMessage())
+    assert stats["warnings"][1].startswith("sources.0 (generic): none of its 12 records has rationale units")
     assert "## warnings" in (out / "stats.md").read_text()

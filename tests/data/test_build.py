@@ -58,7 +58,10 @@ def test_build_generic_end_to_end(tmp_path):
     stats = json.loads((out / "stats.json").read_text())
     assert stats["all"]["records"] == 60 and stats["prompts_shared_across_splits"] == 0
     assert stats["sources"][0] == {"name": "generic", "loaded": 61, "duplicates": 1, "kept": 60,
-                                   "reader": {"rows": 61, "pairs": 61, "skipped_tie": 0, "skipped_identical": 0}}
+                                   "reader": {"rows": 61, "pairs": 61, "skipped_tie": 0, "skipped_identical": 0,
+                                              "with_rationale": 0, "rationale_fields": [],
+                                              "no_units_reason": stats["sources"][0]["reader"]["no_units_reason"]}}
+    assert stats["sources"][0]["reader"]["no_units_reason"].startswith("no rationale column found (looked for: ")
     assert "| generic | 61 | 1 | 60 |" in (out / "stats.md").read_text()
     dd = datasets.load_from_disk(str(out / "hf"))
     assert dd["train"].num_rows == len(train) and dd["eval"].num_rows == len(evals)

@@ -51,6 +51,13 @@ def test_render_and_from_placement_are_inverse():
         render_text(unit, "C")
 
 
+def test_human_text_may_name_roles_model_text_may_not():
+    text = "The chosen response cites a source; the rejected answer does not."
+    assert neutralise(text, "rejected", trusted=True) == "{chosen} cites a source; {rejected} does not."
+    assert neutralise_units([text], 2) == ["{chosen} cites a source; {rejected} does not."]
+    assert from_placement(text, "A") == text  # a judge's "the chosen response" names no side
+
+
 def test_model_text_cannot_name_a_role():
     """A completion that writes "{chosen}" must still commit to a side."""
     assert from_placement("{chosen} is right", "B") == "chosen is right"
