@@ -272,6 +272,7 @@ def load_recipe(argv: Sequence[str], schema: type[T]) -> T:
         raise RecipeError(f"{recipe}: {_first_line(e)}") from None
     for key, raw in overrides:
         _apply_override(plain, key, raw)
+    _one_of_overrides(plain, schema, {k for k, raw in overrides if raw.strip() not in ("null", "~", "")})
     # Interpolation (`${name}`) resolves after the overrides, so they take part in it.
     try:
         resolved = OmegaConf.to_container(OmegaConf.create(_strip_raw(plain)), resolve=True)
@@ -279,6 +280,33 @@ def load_recipe(argv: Sequence[str], schema: type[T]) -> T:
         raise RecipeError(f"{recipe or 'overrides'}: {_interp_message(e)}") from None
     resolved = _restore_raw(plain, resolved)
     return _build(schema, resolved)
+
+
+def _one_of_overrides(plain: dict, schema: type, given: set[str], prefix: str = "") -> None:
+    """A section's `ONE_OF` groups (a ClassVar of key-name tuples, e.g. data.path / data.build):
+    an override that sets one key of a group clears the others the recipe file set, unless
+    an override sets them too. (Overriding one by the other is the user's intent.)"""
+    for group in getattr(schema, "ONE_OF", ()):
+        if any(prefix + k in given for k in group):
+            for k in group:
+                if prefix + k not in given and plain.get(k) is not None:
+                    plain[k] = None
+    hints = typing.get_type_hints(schema)
+    for f in dataclasses.fields(schema):
+        tp = _is_optional(hints[f.name])[1]
+        if dataclasses.is_dataclass(tp) and isinstance(plain.get(f.name), dict):
+            _one_of_overrides(plain[f.name], tp, given, f"{prefix}{f.name}.")
+
+
+def one_of(section: Any, prefix: str, names: tuple[str, str], what_a: str, what_b: str) -> None:
+    """Exactly one of two keys of a section is set; the error says which override to add."""
+    a, b = (f"{prefix}.{n}" for n in names)
+    va, vb = (getattr(section, n) for n in names)
+    if va is not None and vb is not None:
+        raise RecipeError(f"{a} and {b} are both set ({a}={va}, {b}={vb}): add {b}=null to use {a}, "
+                          f"or {a}=null to use {b} (on the command line, setting one replaces the recipe's other)")
+    if va is None and vb is None:
+        raise RecipeError(f"set {a}=<{what_a}> or {b}=<{what_b}>")
 
 
 def _strip_raw(x: Any) -> Any:
@@ -343,4 +371,4 @@ def cli_main(fn: Callable[[list[str]], int | None], argv: Sequence[str] | None =
         return 2
 
 
-__all__ = ["RecipeError", "load_recipe", "from_dict", "to_dict", "dump_recipe", "cli_main", "did_you_mean"]
+__all__ = ["RecipeError", "load_recipe", "from_dict", "to_dict", "dump_recipe", "cli_main", "did_you_mean", "one_of"]

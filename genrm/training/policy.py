@@ -15,10 +15,10 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, ClassVar, Optional
 
 from genrm.assets import resolve_model
-from genrm.config import RecipeError, dump_recipe, load_recipe, to_dict
+from genrm.config import RecipeError, dump_recipe, load_recipe, one_of, to_dict
 from genrm.data.build import build
 from genrm.data.recipe import BuildRecipe
 from genrm.data.record import read_jsonl
@@ -31,14 +31,15 @@ from genrm.training import dist
 
 @dataclass
 class PolicyData:
+    ONE_OF: ClassVar = (("path", "build"),)  # data.path=... on the command line replaces the recipe's data.build
+
     build: Optional[str] = None  # a data recipe (recipes/data/*.yaml), built when its output is missing
     path: Optional[str] = None  # a built dataset directory (<split>.jsonl inside) or a records .jsonl
     split: str = "train"
     max_prompts: Optional[int] = None
 
     def validate(self) -> None:
-        if (self.build is None) == (self.path is None):
-            raise RecipeError("data: set exactly one of data.build and data.path")
+        one_of(self, "data", ("path", "build"), "a built dataset directory or records .jsonl", "a data recipe")
 
 
 @dataclass

@@ -9,9 +9,9 @@ Where TRL's defaults differ from the paper, the paper recipes set the paper's va
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Optional
+from typing import Any, ClassVar, Literal, Optional
 
-from genrm.config import RecipeError
+from genrm.config import RecipeError, one_of
 from genrm.data.record import LABEL_KINDS
 from genrm.judge.config import EVALUATION_KEYS, SAMPLING_KEYS, JudgeConfig
 from genrm.reward.config import MatcherConfig, RewardConfig  # noqa: F401 - the reward section; both importable here
@@ -27,6 +27,8 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
+    ONE_OF: ClassVar = (("path", "build"),)  # data.path=... on the command line replaces the recipe's data.build
+
     path: Optional[str] = None  # a built dataset directory (data_prep/build.py output)
     build: Optional[str] = None  # or a data recipe to build first (into its own output_dir)
     train_split: str = "train"
@@ -152,8 +154,7 @@ class TrainRecipe:
                           "the trainer judges with the model it trains (sampling: grpo.* and eval.*)")
         if not self.sft.enabled and not self.grpo.enabled:
             raise RecipeError("sft.enabled and grpo.enabled are both false: nothing to train")
-        if (self.data.path is None) == (self.data.build is None):
-            raise RecipeError("set exactly one of data.path (a built dataset dir) or data.build (a data recipe)")
+        one_of(self.data, "data", ("path", "build"), "a built dataset directory", "a data recipe to build")
         if self.overwrite and self.resume:
             raise RecipeError("overwrite=true and resume=true contradict each other; pick one")
         if self.use_vllm and self.vllm_mode == "server" and not self.vllm_server_base_url:

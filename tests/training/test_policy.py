@@ -35,8 +35,10 @@ def test_recipe_errors_are_one_line_naming_the_key():
     smoke = f"recipe={REPO / 'recipes' / 'policy_grpo_smoke.yaml'}"
     with pytest.raises(RecipeError, match="unknown key 'reward.strategy.nme'"):
         load_recipe([smoke, "reward.strategy.nme=x"], PolicyGRPORecipe)
-    with pytest.raises(RecipeError, match="exactly one of data.build and data.path"):
-        load_recipe([smoke, "data.path=x.jsonl"], PolicyGRPORecipe)
+    r = load_recipe([smoke, "data.path=x.jsonl"], PolicyGRPORecipe)  # replaces the recipe's data.build
+    assert (r.data.path, r.data.build) == ("x.jsonl", None)
+    with pytest.raises(RecipeError, match="data.path and data.build are both set"):
+        load_recipe([smoke, "data.path=x.jsonl", "data.build=b.yaml"], PolicyGRPORecipe)
     r = load_recipe([smoke, "grpo.num_generation=4"], PolicyGRPORecipe)
     with pytest.raises(RecipeError, match="grpo: .*num_generation"):
         grpo_config(r, "/tmp/unused")

@@ -38,13 +38,30 @@ def _free_port() -> int:
         (["merge=true"], "merge=true only applies with lora.enabled=true"),
         (["reward.matcher.kind=llm"], "reward.matcher.kind=llm needs reward.matcher.backend"),
         (["use_vllm=true", "vllm_mode=server"], "vllm_mode=server needs vllm_server_base_url"),
-        (["data.build=recipes/data/embedded_default.yaml"], "set exactly one of data.path"),
+        (["data.build=recipes/data/embedded_default.yaml"], "data.path and data.build are both set"),
     ],
 )
 def test_bad_recipe_keys(tiny_model, tiny_data, tmp_path, extra, message):
     with pytest.raises(RecipeError) as e:
         load_recipe(tiny_args(tiny_model, tiny_data, tmp_path / "o", *extra), TrainRecipe)
     assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_data_path_on_the_command_line_replaces_the_recipes_data_build(tmp_path):
+    smoke = f"recipe={REPO / 'recipes' / 'smoke_cpu.yaml'}"
+    r = load_recipe([smoke, "data.path=outputs/data/mine"], TrainRecipe)
+    assert (r.data.path, r.data.build) == ("outputs/data/mine", None)
+    r = load_recipe([smoke, "data.build=recipes/data/social_all.yaml"], TrainRecipe)  # the other way round
+    assert (r.data.path, r.data.build) == (None, "recipes/data/social_all.yaml")
+    assert load_recipe([smoke, "data.build=null", "data.path=d"], TrainRecipe).data.path == "d"  # the old way
+    both = tmp_path / "both.yaml"
+    both.write_text("data:\n  path: outputs/data/x\n  build: recipes/data/embedded_default.yaml\n")
+    with pytest.raises(RecipeError) as e:  # both in one file: the error says which override to add
+        load_recipe([f"recipe={both}"], TrainRecipe)
+    assert str(e.value).startswith("data.path and data.build are both set (data.path=outputs/data/x, ")
+    assert "add data.build=null to use data.path, or data.path=null to use data.build" in str(e.value)
+    with pytest.raises(RecipeError, match=r"^set data.path=<a built dataset directory> or data.build=<a data"):
+        load_recipe([smoke, "data.build=null"], TrainRecipe)
 
 
 def _no_units(tmp_path: Path) -> Path:
