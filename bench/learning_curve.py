@@ -137,6 +137,9 @@ def main() -> int:
     ap.add_argument("--alt", default="sft.both_orders=false", help="overrides of the alternative ('' for none)")
     ap.add_argument("--dev", type=int, default=64, help="dev pairs carved from the end of the training split")
     ap.add_argument("--work", default=str(REPO / "outputs" / "bench" / "learning_curve"))
+    ap.add_argument("--keep-done", action="store_true",
+                    help="keep a setting's curve from bench/results/learning_curve.json when its overrides, "
+                         "examples and dev pairs are the same (its wall and tokens/s figures are that run's)")
     a = ap.parse_args()
     examples = sorted({int(x) for x in a.examples.split(",")} | {0})
     work = Path(a.work)
@@ -145,7 +148,14 @@ def main() -> int:
     results: dict = {"examples": examples, "dev_pairs": a.dev, "target_accuracy": TARGET, "settings": {},
                      "note": "points are checkpoints of one run per setting (the longest run's LR schedule)"}
     RESULTS.mkdir(parents=True, exist_ok=True)
+    before = json.loads((RESULTS / "learning_curve.json").read_text()) if (RESULTS / "learning_curve.json").exists() else {}
     for k, (name, overrides) in enumerate(settings.items()):
+        old = before.get("settings", {}).get(name)
+        if (a.keep_done and old and old["overrides"] == overrides and before.get("examples") == examples
+                and before.get("dev_pairs") == a.dev):
+            results["settings"][name] = {**old, "kept_from_earlier_run": True}
+            print(f"{name}: kept from the earlier run in {RESULTS / 'learning_curve.json'}")
+            continue
         sub = work / f"setting{k}"
         _, points = train(sub, data, examples, overrides)
         rows = judge(sub, dev, {0: "embedded:smollm2-135m", **{e: p["model"] for e, p in points.items()}}, a.dev)

@@ -144,13 +144,15 @@ def prepare_splits(recipe: StudyRecipe, out: str) -> Splits:
     shared = {prompt_key(r.prompt) for r in train} & {prompt_key(r.prompt) for r in heldout + bbq}
     if shared:  # the build keeps prompts inside one split; never train on what is measured
         raise RuntimeError(f"{len(shared)} held-out prompts also occur in the training split of {data_dir}")
-    used = (recipe.data.max_train_records or len(train))
+    kinds = recipe.data.label_kinds
+    learnt = [r for r in train if kinds is None or r.label_kind in kinds]  # what the trainer keeps of train
+    used = (recipe.data.max_train_records or len(learnt))
     splits = Splits(path, heldout, bbq)
     splits.info = {
         "data_dir": data_dir, "missing_optional_sources": missing,
-        "train_records": len(train), "train_records_used": min(used, len(train)),
-        "train_sources": _count(train[:used], "source"), "train_units_origin": _count(train[:used], "rationale_origin"),
-        "train_with_units": sum(1 for r in train[:used] if r.rationale_units),
+        "train_records": len(train), "train_records_used": min(used, len(learnt)),
+        "train_sources": _count(learnt[:used], "source"), "train_units_origin": _count(learnt[:used], "rationale_origin"),
+        "train_with_units": sum(1 for r in learnt[:used] if r.rationale_units),
         "heldout_pool": len(pool), "heldout_records": len(heldout), "heldout_sources": _count(heldout, "source"),
         "heldout_with_units": sum(1 for r in heldout if r.rationale_units),
         "heldout_left_out_for_length": too_long, "max_prompt_tokens": limit,

@@ -3,7 +3,8 @@
 Figures (BRIEF section 7, SmolLM2-135M in float32 on 2 cores): SFT about 120 training
 tokens/s (12 s per step of 8 x 180 tokens); a TRL GRPO step with 4 completions x 64
 tokens about 13 s; batched greedy judging about 0.4 s per judgment. Our judge prompts
-are about 420 tokens (the system prompt is most of them) and SFT targets about 70, so
+are about 420 tokens (the system prompt is most of them; 160 with `judge.template: compact`)
+and SFT targets about 70, so
 the estimate scales by tokens: a GRPO step costs generation (prefill at 3x the training
 rate, then one decoding pass per completion token) plus a training pass over prompt and
 completion; a judgment costs 0.8 s (twice the measured figure, for the longer prompts).
@@ -22,6 +23,7 @@ PREFILL_TOKENS_PER_S = 3 * TRAIN_TOKENS_PER_S
 DECODE_S_PER_TOKEN = 0.08
 JUDGE_S = 0.8
 PROMPT_TOKENS = 420
+COMPACT_PROMPT_TOKENS = 160  # judge.template=compact (the demo's SFT: ~243 tokens an example with its target)
 TARGET_TOKENS = 70
 RUN_OVERHEAD_S = 30.0  # loading models, the matcher and the trainer per run
 PREP_S = 120.0  # data build, splits, first imports
@@ -38,20 +40,21 @@ def estimate(recipe: StudyRecipe) -> dict[str, Any]:
     per_seed = 0.0
     for arm in arms:
         t = recipe.train_recipe(arm, recipe.seeds[0], "<run>", "<splits>", "<sft>")
+        prompt = COMPACT_PROMPT_TOKENS if t.judge.template == "compact" else PROMPT_TOKENS
         if arm == "sft":
             s = t.sft
             if s.max_steps < 0:
                 return {**out, "total": None, "why": "sft.max_steps is not set"}
             per_step = s.per_device_train_batch_size * s.gradient_accumulation_steps
-            train = s.max_steps * per_step * (PROMPT_TOKENS + TARGET_TOKENS) / TRAIN_TOKENS_PER_S
+            train = s.max_steps * per_step * (prompt + TARGET_TOKENS) / TRAIN_TOKENS_PER_S
         else:
             g = t.grpo
             if g.max_steps < 0:
                 return {**out, "total": None, "why": "grpo.max_steps is not set"}
             n = g.per_device_train_batch_size * g.gradient_accumulation_steps
             c = g.max_completion_length
-            step = (n * PROMPT_TOKENS / PREFILL_TOKENS_PER_S + c * DECODE_S_PER_TOKEN
-                    + n * (PROMPT_TOKENS + c) / TRAIN_TOKENS_PER_S)
+            step = (n * prompt / PREFILL_TOKENS_PER_S + c * DECODE_S_PER_TOKEN
+                    + n * (prompt + c) / TRAIN_TOKENS_PER_S)
             evals = math.ceil(g.max_steps / t.eval_steps) if t.eval_steps else 0
             train = g.max_steps * step + evals * t.eval.max_records * JUDGE_S
         measure = judge_one if arm in recipe.arms else 0.0

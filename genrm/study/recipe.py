@@ -44,6 +44,9 @@ class StudyData:
     seed: int = 0
     eval_fraction: float = 0.2  # the held-out pool (split by prompt: no prompt on both sides)
     max_train_records: Optional[int] = None
+    # Label kinds the trained arms learn from (default: all); e.g. [gold] as the demo: directional
+    # pairs (stereotype vs anti-stereotype) teach a lean, not a judgment
+    label_kinds: Optional[list[str]] = None
 
 
 @dataclass
@@ -136,7 +139,8 @@ class StudyRecipe:
         cfg.update(name=f"{self.name}-{arm}-seed{seed}", seed=seed, output_dir=run_dir, overwrite=False, resume=True,
                    dry_run=False)
         cfg["data"] = {"path": splits_dir, "build": None, "train_split": "train", "eval_split": "heldout",
-                       "max_train_records": self.data.max_train_records, "max_eval_records": None}
+                       "max_train_records": self.data.max_train_records, "max_eval_records": None,
+                       "label_kinds": self.data.label_kinds}
         cfg.setdefault("model", {})["ref"] = self.model if arm == "sft" else sft_dir
         cfg.setdefault("sft", {})["enabled"] = arm == "sft"
         cfg.setdefault("grpo", {})["enabled"] = arm != "sft"
