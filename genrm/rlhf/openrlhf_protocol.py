@@ -16,8 +16,10 @@ from typing import Any, Sequence
 
 from genrm.rlhf.scalarize import GroupResult
 
-# End-of-turn / padding markers that may trail a decoded response.
-_TAIL = re.compile(r"(?:\s|<\|[^<>|]{1,40}\|>|</s>|<eos>|<end_of_turn>|<pad>)+\Z")
+# One end-of-turn / padding marker at the end of a decoded response (at most 44 characters).
+_TAIL_TOKEN = re.compile(r"(?:<\|[^<>|]{1,40}\|>|</s>|<eos>|<end_of_turn>|<pad>)\Z")
+_TAIL_SPAN = 64  # longer than any marker: where `_TAIL_TOKEN` is looked for
+_MIN_OVERLAP = 16  # a cut prompt is recognised by at least this many characters of it
 _SPECIAL = re.compile(r"<\|[^<>|]{1,40}\|>|</?s>|<eos>|<bos>|<pad>|<start_of_turn>|<end_of_turn>|\[/?INST\]")
 # (turn opener, closer) per chat format: ChatML (Qwen, SmolLM), Llama 3, Gemma.
 _TURNS = (
@@ -34,8 +36,46 @@ class ProtocolError(ValueError):
 
 
 def strip_tail(text: str) -> str:
-    """`text` without trailing end-of-turn/padding tokens and whitespace."""
-    return _TAIL.sub("", text)
+    """`text` without trailing end-of-turn/padding tokens and whitespace.
+
+    Linear in the text: one `(\\s|<token>)+\\Z` regex retried the repetition at every start
+    position (quadratic: 20k trailing spaces took 10 s), so this walks back from the end."""
+    end = len(text)
+    while end:
+        while end and text[end - 1].isspace():
+            end -= 1
+        m = _TAIL_TOKEN.search(text, max(0, end - _TAIL_SPAN), end)
+        if m is None:
+            break
+        end = m.start()
+    return text[:end]
+
+
+def _overlap(prompt: str, query: str) -> int:
+    """Length of the longest proper suffix of `prompt` that is a prefix of `query`.
+
+    Knuth-Morris-Pratt, linear in both: the prefix function of the query's head, then the
+    prompt (minus its first character: proper suffixes only) run through it."""
+    pat = query[: len(prompt) - 1]
+    if not pat:
+        return 0
+    fail = [0] * len(pat)
+    k = 0
+    for i in range(1, len(pat)):
+        while k and pat[i] != pat[k]:
+            k = fail[k - 1]
+        if pat[i] == pat[k]:
+            k += 1
+        fail[i] = k
+    k = 0
+    for ch in prompt[1:]:
+        if k == len(pat):  # a whole-pattern match before the end is no suffix: keep its border
+            k = fail[k - 1]
+        while k and ch != pat[k]:
+            k = fail[k - 1]
+        if ch == pat[k]:
+            k += 1
+    return k
 
 
 def recover_response(query: str, prompt: str | None) -> str:
@@ -43,9 +83,9 @@ def recover_response(query: str, prompt: str | None) -> str:
     if prompt and query.startswith(prompt):
         return strip_tail(query[len(prompt):])
     if prompt:  # the prompt was cut from the left: the query starts with a suffix of it
-        for p in range(1, len(prompt)):
-            if query.startswith(prompt[p:]) and len(prompt) - p >= 16:
-                return strip_tail(query[len(prompt) - p:])
+        cut = _overlap(prompt, query)  # the longest such suffix (shorter ones are weaker evidence)
+        if cut >= _MIN_OVERLAP:
+            return strip_tail(query[cut:])
     cuts = [query.rfind(o) + len(o) for o in _ASSISTANT_OPENERS if o in query]
     return strip_tail(query[max(cuts):] if cuts else query)
 

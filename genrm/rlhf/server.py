@@ -14,19 +14,36 @@ Endpoints:
 * `GET /health`, `GET /metrics` (Prometheus: requests by endpoint and status, latency
   histograms, judge calls, failed calls, invalid verdicts, batch sizes).
 
-Binds 127.0.0.1 unless `host` says otherwise. With `api_key_env=NAME` every endpoint but
-/health needs `Authorization: Bearer <$NAME>` (401 otherwise). Bodies over
-`max_body_bytes` get 413, bodies that are not the protocol a 400/422 naming the field,
-requests that take longer than `request_timeout_s` a 504. Concurrent requests are
-batched into backend calls (`batching.*`, see `genrm.rlhf.service`). SIGTERM stops
-accepting connections and finishes the requests in flight (up to `graceful_timeout_s`).
+Binds 127.0.0.1 unless `host` says otherwise (a port in use: one `error:` line, exit 2).
+With `api_key_env=NAME` every endpoint but /health (/docs, /redoc and /openapi.json too)
+needs `Authorization: Bearer <$NAME>` (401 otherwise).
+
+Limits (`genrm.rlhf.server_input` checks the bodies):
+
+* 400: invalid JSON, or JSON nested too deeply to read; 422: a body that is not the
+  protocol, naming the field (checked per request, before it joins a batch: a bad
+  request fails alone).
+* 413: a body over `max_body_bytes`, more than `max_queries_per_request` queries, more
+  than `max_groups_per_request` groups, a group over `max_group_size` completions, or a
+  request costing more than `max_comparisons_per_request` judge calls (a round robin of
+  G costs G(G-1)); the message names the setting.
+* 408: a request head not in within `header_timeout_s`, a body not in within
+  `body_timeout_s` (the connection is closed); 431: a head over `max_header_bytes`.
+  Idle keep-alive connections close after `keep_alive_s`; beyond `max_connections`
+  connections and requests at once uvicorn answers 503.
+* 504: scoring longer than `request_timeout_s`.
+
+Parsing, prompt rendering, verdict parsing and fits run in worker threads, so /health
+answers while a large request is scored. Concurrent requests are batched into backend
+calls (`batching.*`, see `genrm.rlhf.service`). SIGTERM stops accepting connections and
+finishes the requests in flight (up to `graceful_timeout_s`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import hmac
-import json
 import logging
 import os
 import signal
@@ -38,11 +55,12 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import JSONResponse, Response
 
 from genrm.config import RecipeError, cli_main
-from genrm.rlhf.openrlhf_protocol import ProtocolError, parse_request, payload, sample
-from genrm.rlhf.pairwise import Group
+from genrm.rlhf.openrlhf_protocol import ProtocolError, payload
+from genrm.rlhf.server_input import guarded_http, parse_json, read_body, reward_samples_of, score_groups_of
 from genrm.rlhf.service import RewardService, ServiceConfig, build_service, load_service_config
 
 log = logging.getLogger("genrm.rlhf.server")
@@ -58,12 +76,28 @@ class ServeConfig(ServiceConfig):
     request_timeout_s: float = 170.0  # OpenRLHF's client gives up after 180 s
     graceful_timeout_s: int = 120
     log_level: str = "info"
+    # Work per request. The defaults fit OpenRLHF and TRL runs with up to 64 samples per
+    # prompt and batches of a few thousand queries, with room to spare.
+    max_queries_per_request: int = 16384  # /get_reward
+    max_groups_per_request: int = 16384  # /score
+    max_group_size: int = 256  # completions in one /score group
+    max_comparisons_per_request: int = 131072  # judge calls of one /score request (32 round robins of 64)
+    # Slow clients: uvicorn times out neither a request's head nor its body by itself.
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 60.0
+    keep_alive_s: float = 5.0
+    max_header_bytes: int = 64 * 1024
+    max_connections: Optional[int] = 4096  # connections plus requests at once (uvicorn's limit_concurrency)
 
     def validate(self) -> None:
         if self.api_key_env and not os.environ.get(self.api_key_env):
             raise RecipeError(f"api_key_env={self.api_key_env}: that environment variable is not set")
-        if self.max_body_bytes < 1 or self.request_timeout_s <= 0:
-            raise RecipeError("max_body_bytes and request_timeout_s must be > 0")
+        for key in ("max_body_bytes", "request_timeout_s", "max_queries_per_request", "max_groups_per_request",
+                    "max_group_size", "max_comparisons_per_request", "header_timeout_s", "body_timeout_s",
+                    "keep_alive_s", "max_header_bytes", "max_connections"):
+            value = getattr(self, key)
+            if value is not None and value <= 0:
+                raise RecipeError(f"{key}={value}: must be > 0")
         if self.strategy.name != "reference" and self.batching.group_size is None:
             raise RecipeError(f"strategy.name={self.strategy.name} compares a group, and /get_reward brings one "
                               "completion per request: set batching.group_size (OpenRLHF's --rollout.n_samples_per_prompt)")
@@ -125,39 +159,6 @@ class _Observe:
             self.metrics.requests.labels(endpoint, str(status["code"])).inc()
 
 
-async def _read_json(request: Request, limit: int) -> Any:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise HTTPException(413, f"body of {declared} bytes is over the limit of {limit} bytes")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise HTTPException(413, f"body is over the limit of {limit} bytes")
-        chunks.append(chunk)
-    try:
-        return json.loads(b"".join(chunks))
-    except (ValueError, UnicodeDecodeError) as e:
-        raise HTTPException(400, f"body is not valid JSON: {e}") from None
-
-
-def _groups(body: Any) -> list[Group]:
-    if not isinstance(body, dict) or not isinstance(body.get("groups"), list) or not body["groups"]:
-        raise ProtocolError("body must be {'groups': [{'prompt', 'completions', 'reference'?}, ...]}")
-    out = []
-    for k, g in enumerate(body["groups"]):
-        if not isinstance(g, dict) or not isinstance(g.get("prompt"), (str, list)):
-            raise ProtocolError(f"groups[{k}].prompt must be a string or a list of chat messages")
-        comps = g.get("completions")
-        if not isinstance(comps, list) or not comps or not all(isinstance(c, str) for c in comps):
-            raise ProtocolError(f"groups[{k}].completions must be a non-empty list of strings")
-        ref = g.get("reference")
-        if ref is not None and not isinstance(ref, str):
-            raise ProtocolError(f"groups[{k}].reference must be a string")
-        out.append(Group(g["prompt"], comps, ref))
-    return out
-
-
 def create_app(cfg: ServeConfig, backend: Any = None) -> Any:
     """The ASGI app; the backend is built at startup unless given (tests, benchmarks)."""
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -173,7 +174,8 @@ def create_app(cfg: ServeConfig, backend: Any = None) -> Any:
         yield
         await state["service"].aclose()
 
-    app = FastAPI(title="genrm reward server", lifespan=lifespan)
+    # The docs pages are added below, behind the token like every endpoint but /health.
+    app = FastAPI(title="genrm reward server", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
 
     async def auth(request: Request) -> None:
         if token is None:
@@ -206,11 +208,27 @@ def create_app(cfg: ServeConfig, backend: Any = None) -> Any:
     async def prometheus():
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(auth)])
+    async def openapi():
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False, dependencies=[Depends(auth)])
+    async def docs():
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=app.title)
+
+    @app.get("/redoc", include_in_schema=False, dependencies=[Depends(auth)])
+    async def redoc():
+        return get_redoc_html(openapi_url="/openapi.json", title=app.title)
+
+    async def body(request: Request) -> Any:
+        raw = await read_body(request, cfg.max_body_bytes, cfg.body_timeout_s)
+        return await asyncio.to_thread(parse_json, raw)  # an 8 MB body takes the loop's time otherwise
+
     @app.post("/get_reward", dependencies=[Depends(auth)])
     async def get_reward(request: Request):
-        queries, prompts, labels = parse_request(await _read_json(request, cfg.max_body_bytes))
+        samples, prompts = await asyncio.to_thread(reward_samples_of, await body(request),
+                                                   max_queries=cfg.max_queries_per_request)
         svc = state["service"]
-        samples = [sample(q, p, lab) for q, p, lab in zip(queries, prompts, labels)]
         scored = await timed(asyncio.gather(*(svc.score_one(*s, key=p) for s, p in zip(samples, prompts))))
         scores = [s for s, _ in scored]
         missing = sum(s is None for s in scores)
@@ -221,12 +239,31 @@ def create_app(cfg: ServeConfig, backend: Any = None) -> Any:
 
     @app.post("/score", dependencies=[Depends(auth)])
     async def score(request: Request):
-        groups = _groups(await _read_json(request, cfg.max_body_bytes))
-        results = await timed(state["service"].score_groups(groups))
+        svc = state["service"]
+        groups = await asyncio.to_thread(
+            score_groups_of, await body(request), max_groups=cfg.max_groups_per_request,
+            max_group_size=cfg.max_group_size, max_comparisons=cfg.max_comparisons_per_request,
+            calls=svc.strategy.calls)
+        results = await timed(svc.score_groups(groups))
         return {"results": [{"scores": r.scores, "judge_calls": r.calls, "failed_calls": r.failed,
                              "invalid_verdicts": r.invalid, "ties": r.ties} for r in results]}
 
     return _Observe(app, metrics)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """The listening socket; a port in use (or not ours to take) is one line, not a traceback."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        if e.errno == errno.EADDRINUSE:
+            raise RecipeError(f"port {port} on {host} is in use (another server listens there): stop it, or pick "
+                              "another with port=N (port=0: any free port)") from None
+        raise RecipeError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    return sock
 
 
 def run(cfg: ServeConfig, backend: Any = None) -> None:
@@ -234,11 +271,12 @@ def run(cfg: ServeConfig, backend: Any = None) -> None:
     import uvicorn
 
     logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    sock = socket.socket(socket.AF_INET6 if ":" in cfg.host else socket.AF_INET)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((cfg.host, cfg.port))
+    sock = _bind(cfg.host, cfg.port)
     config = uvicorn.Config(create_app(cfg, backend), log_level=cfg.log_level, access_log=False,
-                            timeout_graceful_shutdown=cfg.graceful_timeout_s, lifespan="on")
+                            timeout_graceful_shutdown=cfg.graceful_timeout_s, lifespan="on",
+                            http=guarded_http(cfg.header_timeout_s, cfg.max_header_bytes),
+                            timeout_keep_alive=cfg.keep_alive_s,  # type: ignore[arg-type]  # a float works
+                            limit_concurrency=cfg.max_connections)
     server = uvicorn.Server(config)
     # uvicorn re-raises the signal that stopped it once it has shut down gracefully; with a
     # no-op handler in place that ends the process normally (exit 0) instead of by the signal.

@@ -11,6 +11,10 @@ buffers for engines that send one completion at a time.
   judge calls or the oldest has waited `max_wait` seconds, and send them to the
   backend as one batch. While a batch runs, new requests queue up, so batches grow
   with load. `max_batch=1, max_wait=0` turns batching off (one group per backend call).
+  A batch is scored in a worker thread (prompts, verdict parsing and fits are CPU work:
+  seconds for a round robin of hundreds, which must not stop the event loop); an async
+  backend's requests still run on the loop. A batch that raises is scored again group
+  by group, so one caller's bad group fails that caller only.
 * `ServiceThread` runs a service on its own event loop for callers in plain threads
   (OpenRLHF's `reward_func`, verl's sync `compute_score`).
 * `ServiceConfig` (judge, strategy, batching) describes a service; `load_service_config`
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import concurrent.futures
 import logging
 import os
 import threading
@@ -30,9 +35,10 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Mapping, Optional, Sequence, TypeVar
 
+from genrm.backends.base import Prompt, Sampling
 from genrm.config import RecipeError, from_dict, load_recipe, to_dict
 from genrm.judge.config import JudgeConfig
-from genrm.rlhf.pairwise import Group, PairJudge, StrategyConfig, ascore_groups, make_judge, strategy_from_config
+from genrm.rlhf.pairwise import Group, PairJudge, StrategyConfig, make_judge, score_groups, strategy_from_config
 from genrm.rlhf.scalarize import GroupResult, Strategy
 
 log = logging.getLogger(__name__)
@@ -41,6 +47,25 @@ T = TypeVar("T")
 
 class Unscored(RuntimeError):
     """A completion got no score: every judge call for it failed or had no readable verdict."""
+
+
+class _OnLoop:
+    """An async backend as a sync one for a worker thread: each `generate` runs the
+    backend's `agenerate` on the service's event loop (where its HTTP client lives) and
+    waits for it."""
+
+    def __init__(self, backend: Any, loop: asyncio.AbstractEventLoop):
+        self.backend, self.loop = backend, loop
+
+    def generate(self, prompts: Sequence[Prompt], sampling: Sampling | None = None) -> list[str | None]:
+        fut = asyncio.run_coroutine_threadsafe(self.backend.agenerate(prompts, sampling), self.loop)
+        while True:
+            try:
+                return fut.result(timeout=1.0)
+            except concurrent.futures.TimeoutError:
+                if not self.loop.is_running():  # a loop stopped under it: never wait forever (exit joins us)
+                    fut.cancel()
+                    raise RuntimeError("the reward service's event loop stopped during a judge batch") from None
 
 
 @dataclass
@@ -85,6 +110,7 @@ class RewardService:
         self._queue: deque[_Pending] = deque()
         self._cond: asyncio.Condition | None = None
         self._workers: list[asyncio.Task] = []
+        self._threads: concurrent.futures.ThreadPoolExecutor | None = None  # one thread per worker: a batch each
         self._buffers: dict[Any, _Buffer] = {}  # group-wise strategies: samples waiting for their group
         self._active = 0  # groups submitted and not yet answered
 
@@ -93,6 +119,7 @@ class RewardService:
     def _start(self) -> asyncio.Condition:
         if self._cond is None:
             self._cond = asyncio.Condition()
+            self._threads = concurrent.futures.ThreadPoolExecutor(self.n_workers, thread_name_prefix="genrm-score")
             self._workers = [asyncio.create_task(self._worker(), name=f"genrm-batch-{i}") for i in range(self.n_workers)]
         return self._cond
 
@@ -117,17 +144,46 @@ class RewardService:
         while True:
             batch = await self._take()
             start = time.monotonic()
-            try:
-                results = await ascore_groups([p.group for p in batch], self.strategy, self.judge)
-            except Exception as e:  # noqa: BLE001 - handed to the callers, the worker goes on
-                for p in batch:
-                    if not p.future.done():
-                        p.future.set_exception(e)
-                continue
-            self._account(results, time.monotonic() - start)
-            for p, r in zip(batch, results):
-                if not p.future.done():
+            outcomes = await self._score([p.group for p in batch])
+            results = [r for r in outcomes if isinstance(r, GroupResult)]
+            if results:
+                self._account(results, time.monotonic() - start)
+            for p, r in zip(batch, outcomes):
+                if p.future.done():
+                    continue
+                if isinstance(r, GroupResult):
                     p.future.set_result(r)
+                else:
+                    p.future.set_exception(r)
+
+    async def _score(self, groups: list[Group]) -> list[GroupResult | Exception]:
+        """A result or an error per group: a batch that raised is scored again group by
+        group, so that one group's error (a prompt its template cannot show) is its own."""
+        try:
+            return list(await self._score_batch(groups))
+        except Exception as e:  # noqa: BLE001 - handed to the callers, the worker goes on
+            if len(groups) == 1:
+                return [e]
+        out: list[GroupResult | Exception] = []
+        for g in groups:
+            try:
+                out.extend(await self._score_batch([g]))
+            except Exception as e:  # noqa: BLE001 - this group's caller gets it
+                out.append(e)
+        return out
+
+    async def _score_batch(self, groups: list[Group]) -> list[GroupResult]:
+        loop = asyncio.get_running_loop()
+        if not callable(getattr(self.judge.backend, "agenerate", None)):  # a sync backend: under the judge's lock
+            return await loop.run_in_executor(self._threads, score_groups, groups, self.strategy, self.judge)
+        # An async backend (a remote server): a judge of this batch only, whose lock no other
+        # batch waits for (the workers' batches run concurrently), with its requests on the loop.
+        j = self.judge
+        judge = PairJudge(_OnLoop(j.backend, loop), j.style, j.template, j.sampling)
+        try:
+            return await loop.run_in_executor(self._threads, score_groups, groups, self.strategy, judge)
+        finally:
+            j.calls, j.batches = j.calls + judge.calls, j.batches + judge.batches
 
     def _account(self, results: list[GroupResult], seconds: float) -> None:
         s = self.stats
@@ -226,7 +282,9 @@ class RewardService:
         for t in self._workers:
             t.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
-        self._workers, self._cond = [], None
+        if self._threads is not None:
+            self._threads.shutdown(wait=False, cancel_futures=True)
+        self._workers, self._cond, self._threads = [], None, None
 
 
 @dataclass

@@ -4,6 +4,9 @@ it tokenizes the prompt, appends the policy's tokens, decodes the query with spe
 tokens and asks our `reward_func` (.py) or `genrm serve` (HTTP) for the reward."""
 
 import asyncio
+import random
+import re
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -80,6 +83,42 @@ def test_parse_request_names_the_field():
                         ({"query": ["a"], "labels": ["x", "y"]}, "'labels'"), ({"query": ["a"], "prompts": [3]}, "'prompts'")]:
         with pytest.raises(ProtocolError, match=field):
             parse_request(body)
+
+
+def _old_recover_response(query, prompt):
+    """The quadratic original (every suffix of the prompt tried, one regex over the tail), kept as the oracle."""
+    tail = re.compile(r"(?:\s|<\|[^<>|]{1,40}\|>|</s>|<eos>|<end_of_turn>|<pad>)+\Z")
+    if prompt and query.startswith(prompt):
+        return tail.sub("", query[len(prompt):])
+    if prompt:
+        for p in range(1, len(prompt)):
+            if query.startswith(prompt[p:]) and len(prompt) - p >= 16:
+                return tail.sub("", query[len(prompt) - p:])
+    cuts = [query.rfind(o) + len(o) for o in ("<|im_start|>assistant\n", "<start_of_turn>model\n", "[/INST]") if o in query]
+    return tail.sub("", query[max(cuts):] if cuts else query)
+
+
+def test_recover_response_matches_the_original_on_small_cases():
+    rng = random.Random(0)
+    pieces = ["a", "b", "ab", " ", "\n", "<|im_end|>", "<pad>", "</s>", "<eos>", "<|im_start|>assistant\n", "<", "|>"]
+    for _ in range(3000):
+        prompt = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 14)))
+        query = prompt[rng.randint(0, len(prompt)):] + "".join(rng.choice(pieces) for _ in range(rng.randint(0, 8)))
+        for p in (prompt, None, prompt[::-1]):
+            assert recover_response(query, p) == _old_recover_response(query, p), (query, p)
+
+
+def test_recover_response_is_linear_in_the_query():
+    """200k-character queries took seconds (suffix loop) or minutes (20k trailing spaces: 10 s)."""
+    prompt = "x" * 200_000 + "Q"  # no suffix of it starts the query: every one was tried
+    cut = "y" * 100 + "z" * 199_900  # a prompt the query starts 100 characters into
+    cases = [("y" * 200_000, prompt, "y" * 200_000),
+             (cut[100:] + "answer" + " " * 100_000 + "<|im_end|>" * 1000, cut, "answer"),
+             ("a" * 200_000, "a" * 100_000 + "b", "a" * 200_000)]  # every character a partial match
+    for query, p, want in cases:
+        start = time.perf_counter()
+        assert recover_response(query, p) == want
+        assert time.perf_counter() - start < 0.5
 
 
 @pytest.fixture()

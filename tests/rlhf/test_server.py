@@ -59,6 +59,11 @@ def test_bearer_token():
         assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
         assert httpx.get(url + "/metrics").status_code == 401
         assert httpx.get(url + "/health").json()["status"] == "ok"  # open: load balancers probe it
+        auth = {"Authorization": "Bearer s3cret"}
+        for page in ("/docs", "/redoc", "/openapi.json"):  # they answered without the token
+            assert httpx.get(url + page).status_code == 401, page
+            assert httpx.get(url + page, headers=auth).status_code == 200, page
+        assert "/get_reward" in httpx.get(url + "/openapi.json", headers=auth).json()["paths"]
         r = httpx.post(url + "/get_reward", json=ok, headers={"Authorization": "Bearer s3cret"})
         assert r.status_code == 200 and r.json()["rewards"] == [0.5]
 

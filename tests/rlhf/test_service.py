@@ -174,3 +174,51 @@ def test_load_service_config_is_strict_wherever_the_key_comes_from(tmp_path):
         load_service_config(tmp_path / "missing.yaml")
     with pytest.raises(RecipeError, match="batching.max_batch and batching.workers must be >= 1"):
         load_service_config(argv=["batching.max_batch=0"])  # validate() runs
+
+
+def test_one_bad_group_in_a_batch_fails_only_its_caller():
+    """A prompt the judge template cannot show (a message without content) used to fail the
+    whole backend batch it joined: every caller batched with it got the TypeError."""
+    async def main():
+        svc, backend = _service(max_batch=64, max_wait=0.05)
+        good = [Group("q", ["score 1", "score 3"], "score 2") for _ in range(4)]
+        bad = Group([{"role": "user"}], ["score 1"], "score 2")
+        out = await asyncio.gather(*(svc.submit(g) for g in [*good[:2], bad, *good[2:]]), return_exceptions=True)
+        await svc.aclose()
+        return out, backend
+
+    out, backend = asyncio.run(main())
+    assert isinstance(out[2], TypeError) and "content" in str(out[2])
+    assert [r.scores for k, r in enumerate(out) if k != 2] == [[0.0, 1.0]] * 4
+    assert backend.calls == 16  # the good groups were judged once, the bad one never
+
+
+def test_batches_are_scored_off_the_event_loop_and_async_backends_run_concurrently():
+    loop_thread = {}
+
+    class Remote(ScriptedBackend):
+        """An async backend (as the OpenAI-compatible one): agenerate awaited on the loop."""
+
+        async def agenerate(self, prompts, sampling=None):
+            loop_thread["agenerate"] = threading.current_thread()
+            await asyncio.sleep(0.4)
+            return ScriptedBackend.generate(self, prompts, sampling)
+
+        def generate(self, prompts, sampling=None):
+            raise AssertionError("the service must await agenerate")
+
+    async def main():
+        backend = Remote()
+        svc = RewardService(PairJudge(backend), make_strategy("reference"), workers=2, max_batch=2, max_wait=0)
+        loop_thread["loop"] = threading.current_thread()
+        start = asyncio.get_running_loop().time()
+        out = await asyncio.gather(svc.score_one("q", "score 2", "score 1"), svc.score_one("q", "score 0", "score 1"))
+        took = asyncio.get_running_loop().time() - start
+        calls, batches = svc.judge.calls, svc.judge.batches
+        await svc.aclose()
+        return [s for s, _ in out], took, calls, batches
+
+    scores, took, calls, batches = asyncio.run(main())
+    assert scores == [1.0, 0.0] and calls == 4 and batches == 2
+    assert loop_thread["agenerate"] is loop_thread["loop"]  # the HTTP client's loop
+    assert took < 0.75  # two 0.4 s batches at once: no lock shared between the workers' batches
