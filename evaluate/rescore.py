@@ -18,10 +18,13 @@ from genrm.config import cli_main, load_recipe
 
 @dataclass
 class RescoreArgs:
-    input: str
-    format: Literal["genrm", "judgebench", "rm_bench", "bbq_picks"] = "genrm"
-    bbq_dir: Optional[str] = None
-    output_dir: Optional[str] = None
+    input: str  # saved per-item results: an evaluation output directory or a .jsonl
+    format: Literal["genrm", "judgebench", "rm_bench", "bbq_picks"] = "genrm"  # what `input` holds
+    bbq_dir: Optional[str] = None  # format=bbq_picks: the BBQ data directory
+    output_dir: Optional[str] = None  # also write the report files here
+
+
+SCHEMA = RescoreArgs  # for --help and `genrm keys rescore`
 
 
 def main(argv: list[str]) -> int:
@@ -39,4 +42,4 @@ if __name__ == "__main__":
     from genrm.data.rows import DataError
     from genrm.outputs import OutputDirError
 
-    sys.exit(cli_main(main, errors=(DataError, OutputDirError, ValueError, OSError)))
+    sys.exit(cli_main(main, errors=(DataError, OutputDirError, ValueError, OSError), schema=SCHEMA, doc=__doc__))

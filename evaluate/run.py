@@ -16,6 +16,8 @@ import sys
 from genrm.config import cli_main, load_recipe
 from genrm.evaluation.schema import EvalRecipe, expand_shortcuts
 
+SCHEMA = EvalRecipe  # for --help and `genrm keys evaluate`
+
 
 def main(argv: list[str]) -> int:
     from genrm.evaluation.report import headlines
@@ -38,4 +40,4 @@ if __name__ == "__main__":
     from genrm.data.rows import DataError
     from genrm.outputs import OutputDirError
 
-    sys.exit(cli_main(main, errors=(DataError, OutputDirError, ValueError, OSError)))
+    sys.exit(cli_main(main, errors=(DataError, OutputDirError, ValueError, OSError), schema=SCHEMA, doc=__doc__))

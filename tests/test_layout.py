@@ -1,6 +1,6 @@
 """The package layout: no import cycles, dependencies one way, imports at module top.
 
-Stages, lowest first: redact (a leaf) < the shared utilities (config, outputs, assets) < staging
+Stages, lowest first: redact and help (leaves) < the shared utilities (config, outputs, assets) < staging
 < backends < data < judge < reward < rlhf | evaluation < training < study, then testing, the old adapter
 paths and the CLI. A module imports from its own package or from a lower stage only;
 rlhf and evaluation do not import each other. Every `genrm` import inside a function
@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-RANK = {"redact": -1, "config": 0, "outputs": 0, "staging": 0.5, "assets": 0, "backends": 1, "data": 2, "judge": 3, "reward": 4, "rlhf": 5,
+RANK = {"redact": -1, "help": -1, "config": 0, "outputs": 0, "staging": 0.5, "assets": 0, "backends": 1, "data": 2, "judge": 3, "reward": 4, "rlhf": 5,
         "evaluation": 5, "training": 6, "study": 7, "testing": 8, "adapters": 8, "cli": 8}
 
 

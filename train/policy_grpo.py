@@ -13,9 +13,12 @@ import sys
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
 
 from genrm.config import cli_main  # noqa: E402
-from genrm.outputs import OutputDirError  # noqa: E402
-from genrm.training.policy import train_policy  # noqa: E402
-from genrm.data.record import RecordError  # noqa: E402
+from genrm.training.policy import PolicyGRPORecipe as SCHEMA, train_policy  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(cli_main(train_policy, errors=(OutputDirError, RecordError)))
+    from genrm.assets import ModelNotFoundError
+    from genrm.data.record import RecordError
+    from genrm.outputs import OutputDirError
+
+    sys.exit(cli_main(train_policy, errors=(OutputDirError, RecordError, ModelNotFoundError), schema=SCHEMA,
+                      doc=__doc__))

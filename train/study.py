@@ -13,11 +13,19 @@ import sys
 # train/genrm.py is named like the package: drop this folder from the path so `genrm` is the library.
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
 
-from genrm.data.errors import DataError
-from genrm.config import cli_main
-from genrm.outputs import OutputDirError
-from genrm.data.record import RecordError
-from genrm.study.run import run_study
+from genrm.config import cli_main  # noqa: E402
+from genrm.study.recipe import StudyRecipe as SCHEMA  # noqa: E402
+
+
+def main(argv: list[str]) -> int:
+    from genrm.study.run import run_study  # torch and TRL: not for --help
+
+    return run_study(argv)
+
 
 if __name__ == "__main__":
-    sys.exit(cli_main(run_study, errors=(OutputDirError, RecordError, DataError)))
+    from genrm.data.errors import DataError
+    from genrm.data.record import RecordError
+    from genrm.outputs import OutputDirError
+
+    sys.exit(cli_main(main, errors=(OutputDirError, RecordError, DataError), schema=SCHEMA, doc=__doc__))

@@ -12,41 +12,42 @@ from typing import Any, Literal, Optional
 
 from genrm.config import RecipeError, did_you_mean, from_dict
 from genrm.data.rows import looks_like_hub_id
+from genrm.help import show_value
 from genrm.data.sources import SOURCES, get_source
 
 
 @dataclass
 class UnitsConfig:
-    method: Literal["rule", "llm", "none"] = "rule"
-    min_units: int = 3
-    max_units: int = 7
-    max_retries: int = 2
-    on_failure: Literal["error", "rule"] = "error"
+    method: Literal["rule", "llm", "none"] = "rule"  # how rationale text becomes units: sentence rules, an LLM, or not
+    min_units: int = 3  # method=llm: fewest units a decomposition may return
+    max_units: int = 7  # most units kept per record
+    max_retries: int = 2  # method=llm: retries of a decomposition that does not parse
+    on_failure: Literal["error", "rule"] = "error"  # method=llm: stop, or fall back to the rule splitter
     backend: Optional[dict[str, Any]] = None  # for method=llm: a `make_backend` config
 
 
 @dataclass
 class SourceSpec:
-    name: str
-    path: Optional[str] = None
-    max_records: Optional[int] = None
-    weight: float = 1.0
-    options: dict[str, Any] = field(default_factory=dict)
+    name: str  # the source's format: generic, helpsteer3, bbq, ... (listed below)
+    path: Optional[str] = None  # a local file or directory, or a hub id
+    max_records: Optional[int] = None  # keep at most this many records of it (seeded sample)
+    weight: float = 1.0  # its share of total_records; without a total, below 1 keeps that fraction
+    options: dict[str, Any] = field(default_factory=dict)  # the source's own options (listed below)
 
 
 @dataclass
 class BuildRecipe:
     """The data-build recipe schema (`data_prep/build.py recipe=...`)."""
 
-    name: str = "mixture"
-    seed: int = 0
-    output_dir: str = "outputs/data/${name}"
-    overwrite: bool = False
-    eval_fraction: float = 0.1
+    name: str = "mixture"  # the build's name (in output_dir and the data card)
+    seed: int = 0  # sampling, A/B placement and the split
+    output_dir: str = "outputs/data/${name}"  # where the build goes
+    overwrite: bool = False  # replace an earlier build in output_dir (only ever a directory a build wrote)
+    eval_fraction: float = 0.1  # records in the eval split (split by prompt: no prompt on both sides)
     total_records: Optional[int] = None  # with weights: share of each source in the mixture
-    position_balance: bool = True
+    position_balance: bool = True  # half the records show the chosen response as A, half as B
     units: UnitsConfig = field(default_factory=UnitsConfig)
-    sources: list[SourceSpec] = field(default_factory=list)
+    sources: list[SourceSpec] = field(default_factory=list)  # the data to read, each one a source
 
     def validate(self) -> None:
         """Value ranges and combinations the types alone do not catch; each names its key."""
@@ -81,6 +82,16 @@ def source_options(name: str) -> list[str]:
     """The options a source takes: its loader's keyword-only parameters (`stats` aside)."""
     params = inspect.signature(get_source(name)).parameters
     return [n for n, p in params.items() if n != "stats" and p.kind is inspect.Parameter.KEYWORD_ONLY]
+
+
+def sources_help() -> str:
+    """The sources a data recipe can name (sources.N.name), each with its options."""
+    lines = ["Sources (sources.N.name) and their options (sources.N.options.<option>=default):", ""]
+    for name in SOURCES:
+        params = inspect.signature(get_source(name)).parameters
+        opts = ", ".join(f"{n}={show_value(params[n].default)}" for n in source_options(name))
+        lines.append(f"  {name:<20}  {opts or '(no options)'}")
+    return "\n".join(lines)
 
 
 def check_source(spec: SourceSpec, i: int) -> None:

@@ -45,13 +45,13 @@ class JudgeConfig:
     """The judge's backend (RLHF only), prompt, verdict style and sampling; see the module doc."""
 
     backend: Optional[dict[str, Any]] = None  # None: the consumer's model (trainer, evaluator) or DEFAULT_BACKEND
-    style: Literal["rationale", "answer-tag"] = "rationale"
+    style: Literal["rationale", "answer-tag"] = "rationale"  # reasons, then a \boxed{A>B}-style verdict; or an answer tag
     template: Optional[str] = None  # a .jinja path or inline Jinja (default: the built-in prompt of `style`)
-    max_new_tokens: int = 512
-    temperature: float = 0.0
-    top_p: float = 1.0
-    seed: int = 0
-    stop: list[str] = field(default_factory=list)
+    max_new_tokens: int = 512  # tokens a judgment may have
+    temperature: float = 0.0  # sampling temperature (0: greedy)
+    top_p: float = 1.0  # nucleus sampling
+    seed: int = 0  # sampling seed
+    stop: list[str] = field(default_factory=list)  # strings that end a judgment
     orders: Literal["both", "one"] = "both"  # evaluation: every comparison as AB and BA; one: seeded placement
     top_k: int = 5  # evaluation: reasons kept for rationale consistency
     chunk_size: Optional[int] = None  # evaluation: comparisons per backend call (None: the backend's preference)

@@ -32,10 +32,10 @@ __all__ = ["Group", "JudgeConfig", "PairJudge", "StrategyConfig", "ascore_groups
 class StrategyConfig:
     """Pairwise-to-scalar strategy (see `genrm.rlhf.scalarize` for costs and semantics)."""
 
-    name: Literal["reference", "round_robin", "bradley_terry", "sampled_round_robin"] = "reference"
-    strength: Literal["ignore", "graded"] = "ignore"
+    name: Literal["reference", "round_robin", "bradley_terry", "sampled_round_robin"] = "reference"  # verdicts -> scores
+    strength: Literal["ignore", "graded"] = "ignore"  # A>>B and A>B both a win, or graded (1, 0.75, ...)
     rounds: int = 1  # sampled_round_robin: each completion meets 2*rounds others
-    seed: int = 0
+    seed: int = 0  # placement and pairing seed
     fit: Optional[Literal["win_rate", "bradley_terry"]] = None  # sampled_round_robin only
     l2: float = 0.01  # Bradley-Terry prior
 

@@ -14,8 +14,6 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
-import torch
-from transformers import AutoConfig, AutoModelForCausalLM
 
 from genrm.config import RecipeError
 from genrm.judge.prompts import render_metajudge_messages
@@ -89,12 +87,17 @@ class Shape:
 def load_model_config(recipe: TrainRecipe) -> Any | None:
     """The model's config from its local directory or the hub; None when it cannot be had (offline)."""
     try:
+        from transformers import AutoConfig  # torch: not for a recipe check or --help
+
         return AutoConfig.from_pretrained(model_path(recipe.model.ref), trust_remote_code=recipe.model.trust_remote_code)
     except (OSError, ValueError):
         return None
 
 
 def model_shape(cfg: Any) -> Shape:
+    import torch
+    from transformers import AutoModelForCausalLM
+
     c = cfg.get_text_config()
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(cfg)
@@ -150,6 +153,8 @@ class GpuPlan:
 def gpu_memory_gib(recipe: TrainRecipe) -> tuple[float, str]:
     if recipe.gpu_memory_gib is not None:
         return float(recipe.gpu_memory_gib), "gpu_memory_gib"
+    import torch
+
     if torch.cuda.is_available():
         return torch.cuda.get_device_properties(0).total_memory / GIB, f"detected {torch.cuda.get_device_name(0)}"
     return DEFAULT_GPU_GIB, "no CUDA device here: the default"

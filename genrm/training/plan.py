@@ -18,10 +18,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
-
+from genrm.assets import ModelNotFoundError, check_local_model
 from genrm.backends.endpoint import redact_url
-from genrm.config import RecipeError
+from genrm.config import RecipeError, recipe_yaml
 from genrm.training import data as tdata
 from genrm.training import gpu_plan as gp
 from genrm.training.recipe import TrainRecipe
@@ -142,11 +141,17 @@ def preflight(recipe: TrainRecipe, data: tdata.TrainData | None, strict: bool = 
         tdata.check_units(recipe, data.train)
     check_batch(recipe, world_size())
     check_launch(recipe)
+    import torch  # not at the top: the study's recipe check imports this module
+
     if strict and (recipe.gpu_memory_gib is not None or torch.cuda.is_available()):
         plan, _ = gp.plan_for(recipe)
         if plan is not None:
             plan.check()
     machine: list[RecipeError] = []
+    try:
+        check_local_model(recipe.model.ref)
+    except ModelNotFoundError as e:
+        machine.append(RecipeError(f"model.ref: {e}"))
     if recipe.use_vllm and importlib.util.find_spec("vllm") is None:
         machine.append(RecipeError("use_vllm=true but vLLM is not installed (pip install 'genrm[vllm]' on a CUDA "
                                    "machine, or set use_vllm=false)"))
@@ -178,6 +183,7 @@ class Plan:
     lines: list[tuple[str, Any]] = field(default_factory=list)
     gpu: gp.GpuPlan | None = None  # its refusal is raised after the plan is printed
     warnings: list[str] = field(default_factory=list)
+    appendix: str = ""  # printed after the lines, not in plan.json (print_recipe: the resolved recipe)
 
     def add(self, key: str, value: Any) -> None:
         self.lines.append((key, value))
@@ -187,7 +193,7 @@ class Plan:
 
     def text(self) -> str:
         width = max(len(k) for k, _ in self.lines)
-        return "\n".join(f"{k.ljust(width)}  {v}" for k, v in self.lines)
+        return "\n".join(f"{k.ljust(width)}  {v}" for k, v in self.lines) + (f"\n{self.appendix}" if self.appendix else "")
 
 
 def count_parameters(recipe: TrainRecipe) -> int | None:
@@ -270,6 +276,10 @@ def make_plan(recipe: TrainRecipe, data: tdata.TrainData | None, tokenizer: Any,
         p.add(key, value)
     p.warnings = mj_warnings
     p.add("output", recipe.output_dir)
+    p.add("recipe.yaml", f"{os.path.join(recipe.output_dir, 'recipe.yaml')} (the resolved recipe; written when the run "
+          "starts" + ("" if recipe.print_recipe else ", print_recipe=true prints it") + ")")
+    if recipe.print_recipe:
+        p.appendix = "\n# resolved recipe\n" + recipe_yaml(recipe).rstrip("\n")
     return p
 
 

@@ -35,8 +35,8 @@ class PolicyData:
 
     build: Optional[str] = None  # a data recipe (recipes/data/*.yaml), built when its output is missing
     path: Optional[str] = None  # a built dataset directory (<split>.jsonl inside) or a records .jsonl
-    split: str = "train"
-    max_prompts: Optional[int] = None
+    split: str = "train"  # the split whose prompts are trained on
+    max_prompts: Optional[int] = None  # the first N prompts (None: all)
 
     def validate(self) -> None:
         one_of(self, "data", ("path", "build"), "a built dataset directory or records .jsonl", "a data recipe")
@@ -51,15 +51,15 @@ class PolicyReward:
 
 @dataclass
 class PolicyGRPORecipe:
-    name: str = "policy_grpo"
-    seed: int = 0
+    name: str = "policy_grpo"  # the run's name (in output_dir)
+    seed: int = 0  # seed of the trainer and sampling
     policy: str = "embedded:smollm2-135m"  # the model trained (HF dir, hub id or embedded:<name>)
-    output_dir: str = "outputs/policy/${name}"
-    overwrite: bool = False
+    output_dir: str = "outputs/policy/${name}"  # checkpoints, the final policy and recipe.yaml go here
+    overwrite: bool = False  # replace an earlier run in output_dir (only ever a directory a run wrote)
     data: PolicyData = field(default_factory=PolicyData)
     reward: PolicyReward = field(default_factory=PolicyReward)
     grpo: dict[str, Any] = field(default_factory=dict)  # trl.GRPOConfig arguments
-    report_to: str = "none"
+    report_to: str = "none"  # experiment tracker (TRL's report_to: none, wandb, trackio)
 
 
 def _records_file(data: PolicyData) -> str:

@@ -20,9 +20,9 @@ from genrm.reward.config import MatcherConfig, RewardConfig  # noqa: F401 - the 
 @dataclass
 class ModelConfig:
     ref: str = "embedded:smollm2-135m"  # a local path, hub id, or embedded:<name>
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "float32"
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "float32"  # the weights' dtype as loaded
     attn_implementation: Optional[str] = None  # e.g. sdpa, eager, flash_attention_2
-    trust_remote_code: bool = False
+    trust_remote_code: bool = False  # run the model repository's own code (transformers' trust_remote_code)
 
 
 @dataclass
@@ -31,10 +31,10 @@ class DataConfig:
 
     path: Optional[str] = None  # a built dataset directory (data_prep/build.py output)
     build: Optional[str] = None  # or a data recipe to build first (into its own output_dir)
-    train_split: str = "train"
-    eval_split: str = "eval"
-    max_train_records: Optional[int] = None
-    max_eval_records: Optional[int] = None
+    train_split: str = "train"  # the split trained on
+    eval_split: str = "eval"  # the split of eval steps and eval.compare_base
+    max_train_records: Optional[int] = None  # keep the first N training records (None: all)
+    max_eval_records: Optional[int] = None  # keep the first N eval records (None: all)
     # Keep only records of these label kinds (gold, directional, ...), before the max_* caps;
     # None keeps all. Directional pairs have no right answer to learn (see README).
     label_kinds: Optional[list[str]] = None
@@ -42,14 +42,14 @@ class DataConfig:
 
 @dataclass
 class SFTConfig:
-    enabled: bool = True
-    learning_rate: float = 1e-4
-    num_train_epochs: float = 1.0
-    max_steps: int = -1
-    per_device_train_batch_size: int = 8
-    gradient_accumulation_steps: int = 1
-    max_length: int = 2048
-    max_records: Optional[int] = None
+    enabled: bool = True  # run this stage
+    learning_rate: float = 1e-4  # SFT learning rate
+    num_train_epochs: float = 1.0  # epochs over the data (when max_steps is -1)
+    max_steps: int = -1  # optimizer steps (-1: use the epochs)
+    per_device_train_batch_size: int = 8  # examples per process and step
+    gradient_accumulation_steps: int = 1  # micro-batches accumulated per optimizer step
+    max_length: int = 2048  # examples are cut to this many tokens
+    max_records: Optional[int] = None  # SFT on the first N training records (None: all)
     warmup_steps: float = 0.0  # steps, or a fraction of all steps when below 1
     # Each record in both placements (chosen as A and as B, the verdict and units rendered
     # for each), so that a constant-position verdict earns nothing. Doubles the examples.
@@ -61,25 +61,25 @@ class SFTConfig:
 
 @dataclass
 class GRPOConfig:
-    enabled: bool = True
-    num_generations: int = 8
-    loss_type: Literal["grpo", "dapo", "dr_grpo", "bnpo", "cispo", "sapo"] = "grpo"
-    beta: float = 0.0
-    epsilon: float = 0.2
-    epsilon_high: Optional[float] = None
-    num_iterations: int = 1
+    enabled: bool = True  # run this stage
+    num_generations: int = 8  # completions sampled per prompt (the group)
+    loss_type: Literal["grpo", "dapo", "dr_grpo", "bnpo", "cispo", "sapo"] = "grpo"  # TRL's loss normalisation
+    beta: float = 0.0  # KL penalty to the reference model (0: no reference model)
+    epsilon: float = 0.2  # clip range of the ratio (low side, and high when epsilon_high is null)
+    epsilon_high: Optional[float] = None  # the high clip side (DAPO's clip-higher)
+    num_iterations: int = 1  # optimizer passes per generation batch
     max_prompt_length: int = 2048  # longer judge prompts are left out (counted in the plan)
-    max_completion_length: int = 512
-    temperature: float = 1.0
-    top_p: float = 1.0
-    learning_rate: float = 1e-6
-    num_train_epochs: float = 1.0
-    max_steps: int = -1
-    per_device_train_batch_size: int = 8
-    gradient_accumulation_steps: int = 1
+    max_completion_length: int = 512  # tokens a completion may have
+    temperature: float = 1.0  # sampling temperature of the rollouts
+    top_p: float = 1.0  # nucleus sampling of the rollouts
+    learning_rate: float = 1e-6  # GRPO learning rate
+    num_train_epochs: float = 1.0  # epochs over the data (when max_steps is -1)
+    max_steps: int = -1  # optimizer steps (-1: use the epochs)
+    per_device_train_batch_size: int = 8  # examples per process and step
+    gradient_accumulation_steps: int = 1  # micro-batches accumulated per optimizer step
     generation_batch_size: Optional[int] = None  # default: per-device batch x processes x accumulation
-    scale_rewards: Literal["group", "batch", "none"] = "group"
-    mask_truncated_completions: bool = False
+    scale_rewards: Literal["group", "batch", "none"] = "group"  # advantages over the group's or batch's std, or not
+    mask_truncated_completions: bool = False  # completions cut at max_completion_length get no loss
     # TRL's "token" ratio per token, or "sequence": one length-normalised ratio per completion (GSPO)
     importance_sampling_level: Literal["token", "sequence"] = "token"
     log_completions: bool = True  # TRL's completions table (console, parquet, wandb) each logging step
@@ -89,30 +89,31 @@ class GRPOConfig:
 
 @dataclass
 class LoraConfig:
-    enabled: bool = False
-    r: int = 16
-    alpha: int = 32
-    dropout: float = 0.05
-    target_modules: Any = "all-linear"
+    enabled: bool = False  # train a LoRA adapter instead of all weights
+    r: int = 16  # LoRA rank
+    alpha: int = 32  # LoRA scaling alpha
+    dropout: float = 0.05  # LoRA dropout
+    target_modules: Any = "all-linear"  # modules adapted (PEFT's target_modules)
     load_in_4bit: bool = False  # QLoRA (needs bitsandbytes and a GPU)
 
 
 @dataclass
 class EvalConfig:
     max_records: int = 32  # eval-split records judged at each eval step
-    max_new_tokens: int = 256
+    max_new_tokens: int = 256  # tokens each eval judgment may have
     top_k: int = 5  # rationale consistency: top-5 soft recall (the paper's protocol)
     compare_base: bool = False  # after training: judge the eval split with base and trained side by side
 
 
 @dataclass
 class TrainRecipe:
-    name: str = "genrm"
-    seed: int = 0
-    output_dir: str = "outputs/train/${name}"
-    overwrite: bool = False
-    resume: bool = False
-    dry_run: bool = False
+    name: str = "genrm"  # the run's name (in output_dir and the logs)
+    seed: int = 0  # seed of the trainer, sampling and data order
+    output_dir: str = "outputs/train/${name}"  # recipe.yaml, plan.json, checkpoints and the final model go here
+    overwrite: bool = False  # replace an earlier run in output_dir (only ever a directory a run wrote)
+    resume: bool = False  # continue the run in output_dir from its last checkpoint
+    dry_run: bool = False  # print the plan (and where recipe.yaml would go); load no weights, write nothing
+    print_recipe: bool = False  # with dry_run: also print the resolved recipe (as recipe.yaml would hold it)
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     judge: JudgeConfig = field(default_factory=JudgeConfig)
@@ -121,15 +122,15 @@ class TrainRecipe:
     grpo: GRPOConfig = field(default_factory=GRPOConfig)
     lora: LoraConfig = field(default_factory=LoraConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
-    gradient_checkpointing: bool = False
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # mixed precision of training
+    gradient_checkpointing: bool = False  # recompute activations in the backward pass (less memory, slower)
     # transformers' optimizer name; adafactor keeps no Adam moments (about 8 bytes a parameter less)
     optim: Literal["adamw_torch_fused", "adamw_torch", "adafactor", "adamw_bnb_8bit", "paged_adamw_8bit"] = (
         "adamw_torch_fused")
-    use_vllm: bool = False
-    vllm_mode: Literal["colocate", "server"] = "colocate"
-    vllm_server_base_url: Optional[str] = None
-    vllm_gpu_memory_utilization: float = 0.3
+    use_vllm: bool = False  # generate GRPO rollouts with vLLM
+    vllm_mode: Literal["colocate", "server"] = "colocate"  # vLLM in the training processes, or a trl vllm-serve
+    vllm_server_base_url: Optional[str] = None  # vllm_mode=server: its URL
+    vllm_gpu_memory_utilization: float = 0.3  # colocate: the share of GPU memory vLLM takes
     # TRL's vLLM fields, same names as trl.GRPOConfig (colocate mode; a server takes its own flags)
     vllm_max_model_length: Optional[int] = None  # None: the model's own context (40,960 for Qwen3)
     vllm_tensor_parallel_size: int = 1  # ranks that share one colocated engine (must divide the processes)
@@ -137,15 +138,15 @@ class TrainRecipe:
     # Correction for vLLM's sampling logprobs vs the trainer's (TRL's defaults: on, sequence_mask, 3.0)
     vllm_importance_sampling_correction: bool = True
     vllm_importance_sampling_mode: Literal["token_truncate", "token_mask", "sequence_truncate", "sequence_mask"] = (
-        "sequence_mask")
-    vllm_importance_sampling_clip_max: Optional[float] = 3.0
-    vllm_importance_sampling_clip_min: Optional[float] = None
+        "sequence_mask")  # per token or per sequence; truncate (clip) or mask the ratios outside the clip
+    vllm_importance_sampling_clip_max: Optional[float] = 3.0  # upper clip of that correction's ratio
+    vllm_importance_sampling_clip_min: Optional[float] = None  # lower clip of that correction's ratio
     gpu_memory_gib: Optional[float] = None  # the GPU plan's memory per GPU; default: the detected device, else 80
-    report_to: Literal["wandb", "trackio", "none"] = "wandb"
-    save_steps: int = 50
-    save_total_limit: Optional[int] = 2
+    report_to: Literal["wandb", "trackio", "none"] = "wandb"  # tracker (wandb runs offline without WANDB_API_KEY)
+    save_steps: int = 50  # a checkpoint every N optimizer steps
+    save_total_limit: Optional[int] = 2  # checkpoints kept (None: all)
     eval_steps: int = 0  # 0: no eval steps during GRPO
-    logging_steps: int = 1
+    logging_steps: int = 1  # log metrics every N steps
     merge: bool = False  # LoRA: also write the merged full model as the final checkpoint
 
     def validate(self) -> None:

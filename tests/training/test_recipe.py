@@ -64,6 +64,31 @@ def test_data_path_on_the_command_line_replaces_the_recipes_data_build(tmp_path)
         load_recipe([smoke, "data.build=null"], TrainRecipe)
 
 
+def test_dry_run_says_where_recipe_yaml_goes_and_prints_the_resolved_recipe(tiny_model, tiny_data, tmp_path):
+    import yaml
+
+    out = tmp_path / "o"
+    r = run_train(tiny_args(tiny_model, tiny_data, out, "dry_run=true", "print_recipe=true"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    line = next(ln for ln in r.stdout.splitlines() if ln.startswith("recipe.yaml"))
+    assert f"{out}/recipe.yaml (the resolved recipe; written when the run starts)" in line
+    printed = r.stdout.split("# resolved recipe\n", 1)[1].split("\ndry run:", 1)[0]
+    recipe = yaml.safe_load(printed)
+    assert recipe["model"]["ref"] == str(tiny_model) and recipe["data"]["build"] is None and recipe["dry_run"] is True
+    assert not out.exists()
+
+
+def test_a_missing_local_model_says_no_such_directory(tiny_data, tmp_path):
+    from genrm.training.plan import preflight
+
+    args = [f"recipe={REPO / 'recipes' / 'smoke_cpu.yaml'}", f"data.path={tiny_data}", "model.ref=outputs/train/nope"]
+    recipe = load_recipe(args, TrainRecipe)
+    assert any(w.startswith("model.ref: model outputs/train/nope: no such directory") for w in
+               preflight(recipe, None, strict=False))  # a dry run warns
+    with pytest.raises(RecipeError, match="^model.ref: model outputs/train/nope: no such directory"):
+        preflight(recipe, None, strict=True)  # a run stops before anything is written
+
+
 def _no_units(tmp_path: Path) -> Path:
     d = tmp_path / "no_units"
     d.mkdir()
