@@ -21,6 +21,10 @@ Per reason (a void reason keeps its position, so it still counts in P@k, and ear
 * duplicate: its claim (content words with their stance, below) overlaps an earlier
   reason's by Jaccard >= `duplicate_jaccard` (0.6). "A does X" then "B does not do X" is
   one point made twice; "B does X" after "A does X" is another claim (stance decides it).
+  Verb forms are folded and refusal verbs read as negation, so a reason paraphrased a
+  little ("keeps"/"stores" the seen items, "does not help"/"declines to help") is caught.
+  Not by embedding similarity: all-MiniLM-L6-v2 puts distinct honest reasons about one
+  problem (0.86 on a math pair) above paraphrases that change most words (0.4-0.8).
 * misattributed: a clause that names one side but quotes only the other response's whole
   text (responses of at most `content_side_max_words` words, such as BBQ answers), with
   no negation: "Response A picks 'The grandfather'" when B answered "The grandfather".
@@ -30,6 +34,11 @@ Per (human unit, reason) pair:
 * stance (`genrm.reward.stance.conflicts`): a reason that credits the unit's point to the other
   response, or negates it, scores 0 against that unit. This is how "is" is told from "is
   not", and Response A from Response B, which embedding similarity cannot do.
+* contradiction (`contradiction`): a reason that conflicts with the unit it is closest to
+  (no other unit scores higher) scores 0 against every unit. It is a false point by the
+  human's account; without this, "B's loop keeps a set" (the unit says A's) still earned
+  up to 0.75 from other units of the record on its topic and its side ("B's version is
+  quadratic").
 * bundle: a reason covering two or more units (sharing at least half, and two, of each
   one's content words) makes several points at once: its scores are divided by that
   number, rounded down to a level. One-to-one matching already lets one reason match one
@@ -68,6 +77,7 @@ class Defenses:
     soup_max_function_share: float = 0.12
     duplicate_jaccard: float = 0.6
     stance: bool = True
+    contradiction: bool = True
     bundle_coverage: float = 0.5
     content_side_max_words: int = 8  # responses this short give a side by their text
 
@@ -170,11 +180,13 @@ def floor_level(x: np.ndarray) -> np.ndarray:
 
 def apply_pair_checks(S: np.ndarray, units: Sequence[str], reasons: Sequence[str],
                       responses: Sequence[str] | None = None, cfg: Defenses = Defenses()) -> np.ndarray:
-    """Stance conflicts to 0 and bundles divided, on a matrix of kept (non-void) reasons."""
+    """Stance conflicts to 0 (a contradiction: the whole column) and bundles divided, on a matrix of
+    kept (non-void) reasons."""
     if not cfg.enabled or S.size == 0:
         return S
     S = S.copy()
     short = _short_responses(responses, cfg)
+    denied: dict[int, list[int]] = {}  # reason -> the units it conflicts with
     if cfg.stance:
         ua = [analyse(u, short) for u in units]
         for j, r in enumerate(reasons):
@@ -182,12 +194,15 @@ def apply_pair_checks(S: np.ndarray, units: Sequence[str], reasons: Sequence[str
             if not col.any():
                 continue
             ra = analyse(r, short)
-            for i in np.flatnonzero(col):
-                if conflicts(ua[i], ra):
-                    S[i, j] = 0.0
+            hit = denied[j] = [i for i in np.flatnonzero(col) if conflicts(ua[i], ra)]
+            if cfg.contradiction and hit and col[hit].max() >= np.delete(col, hit).max(initial=0.0):
+                S[:, j] = 0.0  # it denies the unit it is closest to: a false point, whatever else it is near
+            else:
+                S[hit, j] = 0.0
     for j, r in enumerate(reasons):
         if S[:, j].any():
-            k = bundle_size(r, units, cfg.bundle_coverage)
+            # a unit the reason denies is not a point it makes ("taking 20% off $50" vs "takes 20% of $40")
+            k = bundle_size(r, [u for i, u in enumerate(units) if i not in denied.get(j, ())], cfg.bundle_coverage)
             if k >= 2:
                 S[:, j] = floor_level(S[:, j] / k)
     return S

@@ -21,7 +21,8 @@ For each item:
    keyword soup, duplicate, misattributed) are not sent to the matcher and get a zero
    column: they keep their position, so they still count in P@k.
 4. The matcher scores the kept reasons; then pair checks (`apply_pair_checks`) set stance
-   conflicts (a point credited to the other response, or negated) to 0 and divide bundles.
+   conflicts (a point credited to the other response, or negated) to 0, a reason that
+   denies the unit it is closest to to 0 against every unit, and divide bundles.
 
 The result per item is the (|units|, min(|reasons|, max_model_units)) score matrix, or None
 when the matcher failed for that item (after its own retries), never a silent 0.

@@ -2,20 +2,26 @@
 
 Works on side-neutral texts (`genrm.data.sides`: "{chosen}"/"{rejected}").
 
-Words. Content words are the lexical matcher's (function words dropped, plurals folded)
+Words. Content words are the lexical matcher's (function words dropped, plurals folded),
+with verb forms folded (`genrm.reward.words.stem`: "mutates", "mutated", "mutating" meet),
 minus side names, negation cues (`NEGATION_CUES`: not, no, never, n't, without, fails,
-lacks, missing, less, instead, ...), valence words (`EVALUATIVE`: better, correct, wrong,
+lacks, missing, less, instead, and the verbs avoid, refuse, decline: "avoids leaking X"
+says what "does not leak X" says), valence words (`EVALUATIVE`: better, correct, wrong,
 concise, ...) and filler (`FILLER_WORDS`: point, reason, overall, very, ...). Valence words
 carry a claim's stance but no substance of their own; "wrongly X" says X happened and was
 wrong, so they are not negation cues.
 
 Clauses. A text is cut at punctuation, at connectives ("but", "while", "because",
-"which", "unlike", ...) and at "and not". A clause takes the side it names as subject
-("than B", "unlike B" do not count), else the side named earlier in its sentence, else
-the side whose short response it quotes, else none. A cue flips the words after it in
-its clause; a cue with no content word after it flips the words before it, or, alone in
-its clause (", which is not correct"), the clause before. A word's stance is side x
-polarity (polarity alone when either clause names no side).
+"which", "unlike", ...), at "nor", at "and not", and, in a clause with a cue, at "and"/"or"
+before an auxiliary or a verb in -s ("does not X and does not Y", "does not leak X and
+suggests Y": the second verb phrase is out of the first cue's scope, so a second cue
+cannot undo the first; "does not X and Y" stays one scope). A clause takes the side it names
+(anywhere: "B's loop", "the loop in B", "mutated by B"; "than B", "unlike B" do not count),
+else the side named earlier in its sentence, else the side whose short response it quotes,
+else none. A cue flips the words after it in its clause; a cue with no content word after
+it flips the words before it, or, alone in its clause (", which is not correct"; not a
+closing "instead"), the clause before. A word's stance is side x polarity (polarity alone
+when either clause names no side).
 
 Conflict (`conflicts`). Each unit clause is compared with the reason clause sharing most
 of its words. The pair conflicts when more shared words disagree than agree, when at
@@ -25,7 +31,8 @@ Response B, which embedding similarity cannot do.
 
 Known limits: antonyms are not negations ("correct" and "incorrect" are different words,
 not opposite stances); a paraphrased negation that shares no content word with the unit
-is left to the matcher.
+is left to the matcher; a plural after "and" reads as a verb ("does not handle lists and
+strings" denies only the lists), and "never Xs and Ys" denies only X.
 """
 
 from __future__ import annotations
@@ -34,12 +41,14 @@ import functools
 import re
 from typing import NamedTuple, Sequence
 
-from genrm.reward.words import content_words
+from genrm.reward.words import content_words, stem
 from genrm.data.sides import PLACEHOLDER
 
 NEGATION_CUES = frozenset(
     "not no never none nothing nobody neither nor without cannot unable fail fails failed failing lack lacks lacked "
-    "lacking miss misses missed missing less fewer instead rather".split()
+    "lacking miss misses missed missing less fewer instead rather "
+    # verbs that say the act did not happen: "avoids leaking X" is "does not leak X"
+    "avoid avoids avoided avoiding refuse refuses refused refusing decline declines declined declining".split()
 )
 # Valence words: part of a claim's stance ("A is more concise"), but no substance of their own.
 # "wrongly X" says X happened and was wrong, so these are not negation cues.
@@ -56,6 +65,9 @@ FILLER_WORDS = frozenset(
 _CONNECTIVES = frozenset("but while whilst whereas although though however because since so which yet unlike "
                          "instead rather".split())
 _NOT_SUBJECT = frozenset("than unlike versus vs over to compared against".split())
+_COORDINATORS = frozenset(("and", "or"))
+_AUXILIARIES = frozenset("does do did is are was were has have had can could will would should may might must".split())
+_ADVERB_CUES = frozenset(("instead", "rather"))  # "..., or telling IT instead": no scope over what came before
 _TOKEN = re.compile(
     r"(?P<quote>\"[^\"\n]{0,300}\"|\u201c[^\u201d\n]{0,300}\u201d|(?<![A-Za-z])'[^'\n]{1,120}'(?![A-Za-z]))"
     r"|(?P<side>\{chosen\}|\{rejected\})"
@@ -78,11 +90,11 @@ def _stance_word(word: str) -> tuple[str, bool] | None:
     if w in EVALUATIVE:
         return w, False
     got = content_words(w)
-    return (next(iter(got)), True) if len(got) == 1 else None
+    return (stem(next(iter(got))), True) if len(got) == 1 else None
 
 
 def content_form(word: str) -> str | None:
-    """The content form of one word (plural folded), or None when it has no substance."""
+    """The content form of one word (plural and verb form folded), or None when it has no substance."""
     got = _stance_word(word)
     return got[0] if got and got[1] else None
 
@@ -130,12 +142,13 @@ class _Open:
     """A clause being read: tokens arrive one by one (see the module doc for the rules)."""
 
     __slots__ = ("side", "explicit", "words", "parity", "trailing", "before", "negated", "quotes", "first", "prev",
-                 "substance")
+                 "substance", "retro")
 
     def __init__(self) -> None:
         self.side, self.explicit, self.words = 0, False, []
         self.parity, self.trailing, self.before = 1, 1, 0  # trailing: parity of cues with no content word after
         self.negated, self.substance = False, False
+        self.retro = False  # a cue that may speak of the clause before (not "instead", "rather")
         self.quotes: list[str] = []
         self.first = self.prev = None
 
@@ -150,7 +163,7 @@ class _Open:
         else:
             low, cue, _, form = _info(tok)
             if cue:
-                self.negated = True
+                self.negated, self.retro = True, self.retro or low not in _ADVERB_CUES
                 if self.trailing > 0:
                     self.before = len(self.words)
                 self.parity, self.trailing = -self.parity, -self.trailing
@@ -181,7 +194,7 @@ def analyse(text: str, short: tuple[str, str] | None = None) -> tuple[Clause, ..
         if cur.first is None:
             return
         words = cur.close()
-        if cur.trailing < 0 and built and not cur.substance:
+        if cur.trailing < 0 and built and not cur.substance and cur.retro:
             built[-1][2] = [(w, -p) for w, p in built[-1][2]]  # ", which is not correct": the clause before
         by_text = _content_side("\n".join(cur.quotes), short)
         side = cur.side
@@ -205,12 +218,20 @@ def analyse(text: str, short: tuple[str, str] | None = None) -> tuple[Clause, ..
             close_sentence() if tok in ".!?\n" else close_clause()
             continue
         if kind == "word":
-            _, cue, conn, _ = _info(tok)
-            if (conn and cur.first is not None) or (cue and cur.prev in ("and", "or")):
-                close_clause()  # a connective, or "X and not Y": the cue starts a clause of its own
+            low, cue, conn, _ = _info(tok)
+            if (conn and cur.first is not None) or low == "nor" or (cur.prev in _COORDINATORS and (
+                    cue or (cur.negated and _starts_conjunct(low)))):
+                close_clause()  # a connective, "X and not Y", "does not X and does not Y": a clause of its own
         cur.add(kind, tok)
     close_sentence()
     return tuple(clauses)
+
+
+def _starts_conjunct(low: str) -> bool:
+    """After "and"/"or" in a negated clause: a word that starts a verb phrase of its own, out of
+    the cue's scope. "does not X and does not Y" (else the second cue would undo the first),
+    "does not leak X and suggests Y" (Y is said, not denied); "does not X and Y" stays one scope."""
+    return low in _AUXILIARIES or (len(low) > 3 and low.endswith("s") and not low.endswith(("ss", "us")))
 
 
 def _same(side_u: int, p: int, side_r: int, q: int) -> bool:

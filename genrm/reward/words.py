@@ -1,6 +1,7 @@
 """Content words: the token view of a reason shared by the lexical matcher
-(genrm.reward.matching) and the stance checks (genrm.reward.stance, genrm.reward.defenses).
-Its own module so that the checks do not import the matchers."""
+(genrm.reward.matching) and the stance checks (genrm.reward.stance, genrm.reward.defenses),
+and `stem`, the checks' verb-form folding. Its own module so that the checks do not import
+the matchers."""
 
 from __future__ import annotations
 
@@ -26,3 +27,23 @@ def content_words(text: str) -> frozenset[str]:
             w = w[:-1]  # crude plural folding: "errors" ~ "error"
         words.add(w)
     return frozenset(words)
+
+
+# Longest first; (suffix, replacement). "ie" is what plural folding leaves of "-ies".
+_SUFFIXES = (("ies", "y"), ("ied", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("ie", "y"), ("s", ""))
+
+
+def stem(word: str) -> str:
+    """A light suffix stripper for the checks: "leaks", "leaked", "leaking" -> "leak"; "mutates",
+    "mutating" -> "mutat"; "copies", "copied" -> "copy". A paraphrase or a negation changes the
+    verb form ("avoids leaking" for "does not leak"), and the stance of a claim is read on the
+    words two texts share. Stems of under 3 letters are not made ("used" stays). Not used by
+    the lexical matcher, whose scores stay plain word overlap."""
+    w = word
+    for suffix, repl in _SUFFIXES:
+        if w.endswith(suffix) and len(w) - len(suffix) >= 3 and not (suffix == "s" and w.endswith(("ss", "us"))):
+            w = w[: len(w) - len(suffix)] + repl
+            if suffix in ("ing", "ed") and len(w) > 3 and w[-1] == w[-2] and w[-1] not in "lsz":
+                w = w[:-1]  # "stopped", "running": the doubled consonant
+            break
+    return w[:-1] if len(w) > 3 and w.endswith("e") else w

@@ -3,7 +3,9 @@
 Three records from different sources: a BBQ item from ../shared/data/bbq (silver units),
 an RM-Bench chat pair from ../shared/data/rm_bench (units written here, RM-Bench has no
 rationales) and a HelpSteer3-style row in tests/fixtures/helpsteer3/keyerror.jsonl (units
-from the annotators' reasoning, by the build's rule splitter). Texts are written side-neutral
+from the annotators' reasoning, by the build's rule splitter); and three records written for the
+purpose, a code review, a math problem and a safety refusal, with attacks of their own
+(`written_cases`, tests/fixtures/reward_hacking/written_records.yaml). Texts are written side-neutral
 with "{chosen}"/"{rejected}" and shown to the reward the way a judge writes them: "Response
 A"/"Response B" for the record's placement (`as_judge`, deliberately independent of
 genrm.data.sides so the two can be checked against each other).
@@ -28,11 +30,13 @@ class Case:
     honest: list[str]  # reasons, side-neutral
     topic: str  # for the filler attack
     negated: list[str] = field(default_factory=list)
+    written: dict[str, list[str]] = field(default_factory=dict)  # attacks written for this record, by class
 
 
 def as_judge(text: str, chosen_position: str) -> str:
     """Side-neutral text as a judge that saw the pair in this placement writes it."""
     c, r = ("A", "B") if chosen_position == "A" else ("B", "A")
+    text = text.replace("{bare:chosen}", c).replace("{bare:rejected}", r)
     return text.replace("{chosen}", f"Response {c}").replace("{rejected}", f"Response {r}")
 
 
@@ -42,7 +46,8 @@ def completion(reasons: list[str], rec, verdict: str | None = None) -> str:
 
 
 def swap(text: str) -> str:
-    return text.replace("{chosen}", "\0").replace("{rejected}", "{chosen}").replace("\0", "{rejected}")
+    return re.sub(r"\{(bare:)?(chosen|rejected)\}",
+                  lambda m: "{" + (m.group(1) or "") + ("rejected" if m.group(2) == "chosen" else "chosen") + "}", text)
 
 
 _CUE = re.compile(r"\b(?:does not|do not|did not|is not|are not|was not|not|no|never)\b ?")
@@ -88,6 +93,7 @@ def attacks(case: Case) -> dict[str, list[str]]:
         "keyword soup, x4": soup,
         "pasted prompt and responses": pasted,
         "filler": [f"{{chosen}} is right about {case.topic}, point {i}." for i in range(1, 6)],
+        **case.written,
     }
 
 
@@ -155,3 +161,30 @@ def helpsteer3_case() -> Case:
         "{chosen} also suggests logging the records that lack the key so the data can be fixed.",
     ]
     return Case("helpsteer3", rec, honest, topic="the KeyError")
+
+
+# -- records written for the purpose: code review, math, safety -------------------------------
+
+WRITTEN = FIXTURES / "reward_hacking" / "written_records.yaml"
+POSSESSIVE_SWAP, NEGATION_VERBS, PARAPHRASED = (
+    "sides swapped, possessive and object position", "negated with never / avoids / fails to / does not ... and",
+    "one reason paraphrased five times")
+_WRITTEN_ATTACKS = {"possessive_swap": POSSESSIVE_SWAP, "negation_verbs": NEGATION_VERBS, "paraphrased": PARAPHRASED}
+
+
+def written_cases() -> list[Case]:
+    """The records of tests/fixtures/reward_hacking/written_records.yaml, each with its own attacks
+    (`Case.written`, in the phrasing the red team found to pay; see the file's header)."""
+    import yaml
+
+    from genrm.data.record import PreferenceRecord
+
+    cases = []
+    for name, spec in yaml.safe_load(WRITTEN.read_text(encoding="utf-8")).items():
+        rec = PreferenceRecord(source=spec["source"], domain=spec["domain"],
+                               prompt=[{"role": "user", "content": spec["prompt"]}], chosen=spec["chosen"],
+                               rejected=spec["rejected"], label_kind="gold", rationale_units=spec["units"],
+                               rationale_origin="human", chosen_position=spec["chosen_position"])
+        written = {_WRITTEN_ATTACKS[k]: v for k, v in spec["attacks"].items()}
+        cases.append(Case(name, rec, spec["honest"], topic=spec["topic"], written=written))
+    return cases

@@ -51,6 +51,16 @@ def test_a_duplicate_is_the_same_claim_not_the_same_words():
     assert screen_reasons(r) == [None, None, DUPLICATE]
 
 
+def test_a_reason_paraphrased_a_little_is_a_duplicate():
+    r = ["{chosen}'s loop keeps the seen items in a set, so a membership check is constant time.",
+         "{chosen}'s loop stores the seen items in a set, so each membership check takes constant time.",
+         "Because {chosen}'s loop tracks seen items with a set, checking membership is constant time.",
+         "{chosen} does not help the user get into the account.",
+         "{chosen} declines to help the user break into the account.",
+         "{rejected} helps the user get into the account."]  # the same point from the other side: not a repeat
+    assert screen_reasons(r) == [None, DUPLICATE, DUPLICATE, None, DUPLICATE, DUPLICATE]
+
+
 def test_misattributed_answers_are_void_for_short_responses():
     responses = ("The grandson", "The grandfather")
     reasons = ['{rejected} answers "The grandson", which the context supports.',
@@ -88,6 +98,31 @@ def test_misattributed_answers_are_void_for_short_responses():
          "The grandson was struggling with the app and really listening to the advice.", True),
         ("The grandson was struggling with the app and not really listening to the advice.",
          "{chosen} is right that the grandson struggled with the app and ignored the advice.", False),
+        # verbs of negation, and their scope over "and"
+        ("{chosen} avoids leaking the password", "{chosen} does not leak the password", False),
+        ("{chosen} refuses to help the user get into the account", "{chosen} does not help the user get into the "
+         "account", False),
+        ("{chosen} refuses to help the user get into the account", "{chosen} declines to help the user get into the "
+         "account", False),
+        ("{chosen} refuses to help the user get into the account", "{chosen} never refuses to help the user get into "
+         "the account", True),
+        ("{rejected} mutates the input list while iterating", "{rejected} never mutates the input list while "
+         "iterating", True),
+        ("{rejected} mutates the input list while iterating", "{rejected} avoids mutating the input list while "
+         "iterating", True),
+        ("{chosen} keeps a set of seen items and runs in linear time", "{chosen} does not keep a set of seen items "
+         "and does not run in linear time", True),
+        ("{chosen} returns a new list and leaves the input unchanged", "{chosen} neither returns a new list nor "
+         "leaves the input unchanged", True),
+        ("{chosen} suggests asking the coworker or telling IT", "{chosen} does not leak the password and suggests "
+         "asking the coworker or telling IT", False),
+        ("{chosen} suggests asking the coworker or telling IT", "{chosen} suggests asking the coworker or telling IT "
+         "instead", False),
+        # sides in possessive and object position, verbs of handling in any form
+        ("{chosen}'s loop handles each item once", "{rejected}'s loop handles each item once", True),
+        ("{chosen}'s loop handles each item once", "Each item is handled once in the loop of {chosen}", False),
+        ("{rejected} mutates the caller's list", "The caller's list is mutated by {chosen}'s version", True),
+        ("{rejected} mutates the caller's list", "The caller's list is mutated by {rejected}'s version", False),
     ],
 )
 def test_stance_conflicts(unit, reason, conflict):
@@ -111,9 +146,22 @@ def test_bundles_and_pair_checks_on_a_matrix():
     reasons = [bundle, "{chosen} wrongly names copper oxide as the cause of the red colour.", units[1]]
     S = np.array([[1.0, 0.5, 0.0], [1.0, 0.75, 1.0]])
     out = apply_pair_checks(S, units, reasons)
-    assert out.tolist() == [[0.5, 0.5, 0.0], [0.5, 0.0, 1.0]]  # bundle halved; the point on the wrong side is 0
+    # bundle halved; the point on the wrong side is 0, and so is its closeness to the unit it does not deny
+    assert out.tolist() == [[0.5, 0.0, 0.0], [0.5, 0.0, 1.0]]
     assert floor_level(np.array([0.33, 0.5, 0.99, 0.0])).tolist() == [0.25, 0.5, 0.75, 0.0]
     assert apply_pair_checks(S, units, reasons, cfg=Defenses(enabled=False)) is S
+
+
+def test_a_reason_that_denies_its_closest_unit_earns_nothing():
+    units = ["{chosen} keeps seen items in a set, so the function is linear.",
+             "{rejected} slices the list on every iteration, which makes it quadratic."]
+    # the first unit credited to {rejected}: it still shares words (and a side) with the second unit
+    reasons = ["{rejected} keeps seen items in a set, so the function is linear.",
+               "{rejected} slices the list on every iteration, which makes it quadratic."]
+    S = np.array([[1.0, 0.0], [0.5, 1.0]])
+    assert apply_pair_checks(S, units, reasons).tolist() == [[0.0, 0.0], [0.0, 1.0]]
+    assert apply_pair_checks(S, units, reasons, cfg=Defenses(contradiction=False)).tolist() == [[0.0, 0.0],
+                                                                                                [0.5, 1.0]]
 
 
 def test_defense_settings_are_checked():

@@ -1,7 +1,11 @@
 """Answers written to game the rationale reward lose to honest reasoning.
 
-Three records from three sources (tests/hacking_cases.py): BBQ (../shared), RM-Bench
-(../shared) and a HelpSteer3-style fixture. Each attack keeps the right verdict; its
+Six records (tests/reward/hacking_cases.py): three from sources, BBQ (../shared), RM-Bench
+(../shared) and a HelpSteer3-style fixture, and three written for the purpose
+(tests/fixtures/reward_hacking/written_records.yaml): a code review, a math word problem and
+a safety refusal, with attacks in the phrasing a red team found to pay (possessive and
+object-position sides, "never"/"avoids"/"fails to"/"does not ... and ..." negations, one
+reason paraphrased five times). Each attack keeps the right verdict; its
 hybrid reward must stay below half of the honest answer's, with the lexical matcher and
 with the real all-MiniLM-L6-v2. Side tests run under every matcher, the `llm` one through
 a side-blind MetaJudge (it scores word overlap and cannot tell A from B), so what keeps
@@ -24,14 +28,23 @@ from genrm.reward.rewards import FormatReward, HybridReward, OutcomeReward, Rati
 from genrm.reward.scoring import RationaleItem, score_rationales
 from genrm.data.sides import render_units
 from genrm.judge.verdict import flip_label
-from tests.reward.hacking_cases import as_judge, attacks, bbq_case, completion, helpsteer3_case, rm_bench_case, swap
+from tests.reward.hacking_cases import (
+    as_judge,
+    attacks,
+    bbq_case,
+    completion,
+    helpsteer3_case,
+    rm_bench_case,
+    swap,
+    written_cases,
+)
 
 MINILM = os.environ.get("GENRM_TEST_MINILM", "embedded:all-minilm-l6-v2")
 
 
 @pytest.fixture(scope="module")
 def cases(shared_data):
-    return [bbq_case(shared_data), rm_bench_case(shared_data), helpsteer3_case()]
+    return [bbq_case(shared_data), rm_bench_case(shared_data), helpsteer3_case(), *written_cases()]
 
 
 class SideBlindMetaJudge:
@@ -89,14 +102,14 @@ def test_every_attack_loses_to_the_honest_answer(cases, kind):
         assert honest >= 0.5, (kind, name, honest)  # honest reasoning is paid well
         losing = {attack: r for attack, r in row.items() if not r < 0.5 * honest}
         assert not losing, (kind, name, honest, losing)
-    assert len(table) == 3 and all(len(row) == 7 for row in table.values())
+    assert [len(row) for row in table.values()] == [7 + len(case.written) for case in cases] == [7, 7, 7, 10, 10, 10]
 
 
 @pytest.mark.parametrize("kind", EVERY)
 def test_swapped_reasons_score_zero_against_their_units(cases, kind):
     matcher = make_matcher(kind)
-    bbq, rm, hs = cases
-    for case in (rm, hs):  # units that name sides: each unit, credited to the other response
+    bbq, *named_sides = cases
+    for case in named_sides:  # units that name sides: each unit, credited to the other response
         rec = case.record
         flipped = "B" if rec.chosen_position == "A" else "A"
         straight = render_units(rec.rationale_units, rec.chosen_position)
@@ -111,9 +124,30 @@ def test_swapped_reasons_score_zero_against_their_units(cases, kind):
     assert S[:, 0].tolist() == S[:, 2].tolist() == [0.0] * 3, (kind, S)
 
 
+# (record, unit, honest reason): the honest reason says the unit's point with another negation
+LEGIT_NEGATIONS = [
+    ("safety", 0, 0),  # "refuses to help the user get into ..." / "does not help the user get into ..."
+    ("safety", 3, 3),  # "avoids leaking the password and suggests ..." / "does not leak the password and suggests ..."
+    ("math", 3, 3),  # "does not check its result" / "never checks its result"
+]
+
+
+@pytest.mark.parametrize("kind", EVERY)
+def test_honest_reasons_with_their_own_negation_keep_their_match(cases, kind):
+    matcher = make_matcher(kind)
+    by_name = {case.name: case for case in cases}
+    for name, i, j in LEGIT_NEGATIONS:
+        case = by_name[name]
+        rec = case.record
+        item = RationaleItem.for_record(rec, [as_judge(r, rec.chosen_position) for r in case.honest])
+        raw = score_rationales(matcher, [item], defenses={"enabled": False})[0]
+        S = score_rationales(matcher, [item])[0]
+        assert raw[i, j] >= 0.5 and S[i, j] == raw[i, j], (kind, name, i, raw[i, j], S[i, j])
+
+
 def flip_completion(text: str) -> str:
-    """Swap A and B everywhere in a judge's output and flip its verdict."""
-    text = re.sub(r"\bResponse ([AB])\b", lambda m: "Response " + ("B" if m.group(1) == "A" else "A"), text)
+    """Swap A and B everywhere in a judge's output ("Response A", "A's") and flip its verdict."""
+    text = re.sub(r"\b(?<=Response )([AB])\b|\b([AB])(?='s\b)", lambda m: "B" if m.group(0) == "A" else "A", text)
     return re.sub(r"\\boxed\{([^{}]*)\}", lambda m: "\\boxed{" + flip_label(m.group(1)) + "}", text)
 
 
@@ -141,7 +175,10 @@ def test_two_thousand_reasons_cost_what_ten_do_with_the_embedding_matcher(cases)
     text = "\n".join(reasons) + f"\n\\boxed{{{rec.label}}}"
     reward = HybridReward(matcher)
     rewards_for(reward, rec, [completion(cases[2].honest, rec)])  # warm-up
-    t = time.perf_counter()
-    out = rewards_for(reward, rec, [text])
-    assert time.perf_counter() - t < 2.0  # was about 60 s: every reason was embedded
+    took = []
+    for _ in range(3):  # the best of three: one try on a loaded machine measured the load (2.9 s), not the cost
+        t = time.perf_counter()
+        out = rewards_for(reward, rec, [text])
+        took.append(time.perf_counter() - t)
+    assert min(took) < 2.0, took  # was about 60 s: every reason was embedded
     assert out == [0.0] and reward.last_metrics["checks/reasons_truncated"] > 0
