@@ -4,6 +4,7 @@
     python evaluate/rescore.py input=judge_outputs.jsonl format=judgebench
     python evaluate/rescore.py input=rm_bench_results.jsonl format=rm_bench
     python evaluate/rescore.py input=picks.jsonl format=bbq_picks bbq_dir=../shared/data/bbq
+    python evaluate/rescore.py input=rb2_scores.jsonl format=rewardbench2   # or format=best_of_n
 
 Prints the summary as JSON on stdout; with output_dir=... also writes the report files.
 """
@@ -19,7 +20,8 @@ from genrm.config import cli_main, load_recipe
 @dataclass
 class RescoreArgs:
     input: str  # saved per-item results: an evaluation output directory or a .jsonl
-    format: Literal["genrm", "judgebench", "rm_bench", "bbq_picks"] = "genrm"  # what `input` holds
+    format: Literal["genrm", "judgebench", "rm_bench", "bbq_picks", "rewardbench2",
+                    "best_of_n"] = "genrm"  # what `input` holds
     bbq_dir: Optional[str] = None  # format=bbq_picks: the BBQ data directory
     output_dir: Optional[str] = None  # also write the report files here
 

@@ -28,6 +28,7 @@ from genrm.backends import make_backend
 from genrm.evaluation.judging import judge_records
 from genrm.evaluation.schema import ModelSpec
 from genrm.judge.config import JudgeConfig
+from genrm.judge.multiway import Request, judge_requests
 from genrm.judge.votes import score_vote
 from genrm.redact import redact_url
 
@@ -121,18 +122,25 @@ class GenRM:
         self.orders = ("AB", "BA") if judge.orders == "both" else ("as_placed",)
         self.sampling = judge.sampling(seed=seed)  # the run's seed (the recipe refuses judge.seed)
 
-    def compare(self, comparisons: Sequence[Comparison], on_result: OnResult, desc: str = "judge") -> int:
-        """Judge every comparison; returns the number of judge calls."""
+    def compare(self, comparisons: Sequence[Comparison | Request], on_result: OnResult, desc: str = "judge") -> int:
+        """Judge every comparison (and generate every `Request`); returns the number of judge calls."""
         def finished(item: dict) -> None:
             for j in item["judgments"]:
                 j.pop("reasons", None)  # re-derivable from the text; keeps the JSONL small
             on_result(item)
 
         hits = self.backend.hits
-        report = judge_records(comparisons, self.backend, style=self.judge.style, template=self.judge.template,
-                               sampling=self.sampling, orders=self.orders, matcher=self.matcher,
-                               top_k=self.judge.top_k, chunk_size=self.judge.chunk_size, on_item=finished, desc=desc)
-        return report.judge_calls - (self.backend.hits - hits)  # generations run, not remembered ones
+        # Non-pairwise protocols (RewardBench 2's official 4-way ranking and ratings) are Requests
+        requests = [c for c in comparisons if isinstance(c, Request)]
+        pairs = [c for c in comparisons if not isinstance(c, Request)]
+        calls = judge_requests(self.backend, requests, self.sampling, chunk_size=self.judge.chunk_size,
+                               on_result=on_result, desc=desc) if requests else 0
+        if pairs:
+            calls += judge_records(pairs, self.backend, style=self.judge.style, template=self.judge.template,
+                                   sampling=self.sampling, orders=self.orders, matcher=self.matcher,
+                                   top_k=self.judge.top_k, chunk_size=self.judge.chunk_size, on_item=finished,
+                                   desc=desc).judge_calls
+        return calls - (self.backend.hits - hits)  # generations run, not remembered ones
 
 
 # ----------------------------------------------------------------------------- scoring models

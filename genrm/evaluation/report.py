@@ -93,6 +93,59 @@ def _rewardbench_rows(results: dict) -> Iterator[Row]:
         yield f"  {s}", _m("subsets", s, "accuracy"), f"subset {s}: % chosen preferred (GenRM tie = 0.5)"
 
 
+RB2_PROTOCOLS = (  # (key, label, what it is); reported apart, never mixed in one number
+    ("scores", "RM scores", "every completion scored once (scalar RM / proxy)"),
+    ("pairwise", "pairwise", "ours: the correct completion against each incorrect one, in both orders, won when it "
+                             "wins all; Ties on round-robin scores"),
+    ("ranking", "4-way ranking", "official generative prompt, placement seeded, unparsable = 0.25; Ties by ratings"),
+    ("ratings", "ratings", "official 1-10 rating per completion, unparsable = -1"),
+)
+
+
+def _pcts(v: Any, keys: tuple[str, ...]) -> Optional[str]:
+    return None if not v else ", ".join(_fmt(v.get(k)) for k in keys)
+
+
+def _rewardbench2_rows(results: dict) -> Iterator[Row]:
+    ties = ("tied_accuracy", "ref_accuracy", "preferred", "preferred_hard", "margin")
+    for key, label, why in RB2_PROTOCOLS:
+        p = ("protocols", key)
+        yield f"{label}: overall", _m(*p, "overall"), f"{why}; unweighted mean of the six subsets (leaderboard); %"
+        for s in _keys(results, "rewardbench2", *p, "subsets"):
+            yield (f"  {label}: {s}", _fig("metrics", *p, "subsets", s, "score"),
+                   "official Ties score: 0.30 tied acc. + 0.30 ref acc. + 0.20 preferred + 0.20 preferred_hard + "
+                   "0.01 margin (weights sum to 1.01, as published)" if s.lower() == "ties" else
+                   f"{s}: mean over prompts of 1/k when the correct completion ties k ways for the top, else 0; %")
+        yield (f"  {label}: Ties parts", lambda r, p=p: _pcts(_get(r, "metrics", *p, "ties"), ties),
+               "tied accuracy, ref accuracy, preferred, preferred_hard, tanh margin term; %")
+        if key == "ranking":
+            yield (f"  {label}: seed spread", lambda r, p=p: _pcts(dict(enumerate(
+                       _get(r, "metrics", *p, "overall_spread") or [])), (0, 1)),
+                   "min, max of overall over the placement seeds (`data.rewardbench2.seeds`)")
+        if key in ("ranking", "ratings"):
+            yield (f"  {label}: parse failures", _m(*p, "parse_failure_rate"),
+                   "% of generations without a readable verdict or rating")
+        if key == "pairwise":
+            yield (f"  {label}: Ties strategy", lambda r, p=p: None if not _get(r, "metrics", *p, "ties_strategy") else
+                   f"{_get(r, 'metrics', *p, 'ties_strategy')} ({_get(r, 'metrics', *p, 'ties_judge_calls')} calls)",
+                   "genrm.judge.scalarize strategy scoring the Ties completions, and the judge calls it cost")
+    for pick in ("shortest", "longest"):
+        b = ("length_baselines", pick)
+        yield f"{pick} answer: overall", _m(*b, "overall"), f"always preferring the {pick} completion (characters); %"
+        for s in _keys(results, "rewardbench2", *b, "subsets"):
+            yield (f"  {pick} answer: {s}", _m(*b, "subsets", s, "score"),
+                   "the same, Ties arithmetic on the lengths" if s.lower() == "ties" else
+                   f"the same on {s} (chance on best-of-4: 25)")
+    yield "prompts", _m("prompts"), "RewardBench 2 prompts evaluated (Ties: ref and tied rows each)"
+
+
+def _best_of_n_rows(results: dict) -> Iterator[Row]:
+    yield ("accuracy", _fig("metrics", "accuracy"),
+           "% of prompts where every chosen completion beat every rejected one (GenRM: won every comparison)")
+    for c in _keys(results, "best_of_n", "categories"):
+        yield f"  {c}", _fig("metrics", "categories", c, "accuracy"), f"the same over category {c}; %"
+
+
 def _social_rows(results: dict) -> Iterator[Row]:
     for d in _keys(results, "social", "domains"):
         yield (f"{d} accuracy", _fig("metrics", "domains", d, "accuracy"),
@@ -143,7 +196,8 @@ def _always_rows(results: dict) -> Iterator[Row]:
 
 
 SECTIONS = {"rm_bench": ("RM-Bench", _rm_bench_rows), "judgebench": ("JudgeBench", _judgebench_rows),
-            "rewardbench": ("RewardBench", _rewardbench_rows), "social": ("Social alignment", _social_rows),
+            "rewardbench": ("RewardBench", _rewardbench_rows), "rewardbench2": ("RewardBench 2", _rewardbench2_rows),
+            "best_of_n": ("Best-of-N", _best_of_n_rows), "social": ("Social alignment", _social_rows),
             "rationale": ("Rationale consistency", _rationale_rows)}
 
 
@@ -174,6 +228,9 @@ HEADLINES = {
     "judgebench": (("overall", ("overall",)), ("knowledge", ("knowledge",)), ("reasoning", ("reasoning",)),
                    ("math", ("math",)), ("coding", ("coding",))),
     "rewardbench": (("score", ("score",)),),
+    "rewardbench2": tuple((k, ("protocols", k, "overall")) for k, _, _ in RB2_PROTOCOLS)
+    + (("shortest", ("length_baselines", "shortest", "overall")),),
+    "best_of_n": (("accuracy", ("accuracy",)),),
     "social": (("BBQ acc ambig", ("bbq", "overall", "acc_ambig")), ("acc disambig", ("bbq", "overall", "acc_disambig")),
                ("s_DIS", ("bbq", "overall", "s_dis")), ("s_AMB", ("bbq", "overall", "s_amb")),
                ("SS", ("stereoset", "ss")), ("CrowS", ("crows_pairs", "sent_more"))),
@@ -235,6 +292,9 @@ def write_plots(summary: dict, out_dir: str) -> list[str]:
             v = _get(res, m, "judgebench", "metrics", c)
             if v is not None:
                 bars.setdefault(f"JudgeBench {c}", {})[m] = v
+        for c, v in (_get(res, m, "best_of_n", "metrics", "categories") or {}).items():
+            if v["accuracy"] is not None:
+                bars.setdefault(f"best-of-N {c}", {})[m] = v["accuracy"]
     if bars:
         fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(bars) * max(1, len(models)) ** 0.5), 4))
         x = np.arange(len(bars))
@@ -267,6 +327,22 @@ def write_plots(summary: dict, out_dir: str) -> list[str]:
             ax.set_title(f"{d} (n={v['n']})", fontsize=9)
         fig.suptitle(f"RM-Bench matrix: {m}", fontsize=10)
         save(fig, f"rm_bench_matrix_{_safe(m)}.png")
+    series = _rb2_series(res, models)
+    if series:
+        groups = list(dict.fromkeys(s for _, v in series for s in v))
+        fig, ax = plt.subplots(figsize=(max(6, 0.35 * len(groups) * len(series)), 4))
+        x = np.arange(len(groups))
+        w = 0.8 / len(series)
+        for k, (label, v) in enumerate(series):
+            ax.bar(x + k * w, [np.nan if v.get(g) is None else v[g] for g in groups], w, label=label,
+                   hatch="//" if label.endswith(" answer") else None)
+        ax.set_xticks(x + w * (len(series) - 1) / 2, groups, rotation=20, ha="right")
+        ax.set_ylabel("score (%)")
+        ax.set_ylim(0, 101)
+        ax.axhline(25, color="grey", lw=0.5, ls="--")  # best-of-4 chance
+        ax.legend(fontsize=7)
+        ax.set_title("RewardBench 2 per subset (hatched: length baselines; dashed: best-of-4 chance)")
+        save(fig, "rewardbench2_subsets.png")
     points = [(m, _get(res, m, "social", "metrics", "tradeoff")) for m in models]
     points = [(m, t) for m, t in points if t and t["ambig_accuracy"] is not None and t["disambig_accuracy"] is not None]
     if points:
@@ -282,6 +358,22 @@ def write_plots(summary: dict, out_dir: str) -> list[str]:
         ax.set_title("Bias avoidance vs context faithfulness")
         save(fig, "tradeoff.png")
     return written
+
+
+def _rb2_series(res: dict, models: list[str]) -> list[tuple[str, dict]]:
+    """(label, {subset: score}) per model and protocol, then the two length baselines."""
+    out, base = [], None
+    for m in models:
+        x = _get(res, m, "rewardbench2", "metrics") or {}
+        for key, label, _ in RB2_PROTOCOLS:
+            sub = _get(x, "protocols", key, "subsets")
+            if sub:
+                out.append((f"{m} {label}", {s: v["score"] for s, v in sub.items()}))
+        base = base or x.get("length_baselines")
+    if out and base:
+        out += [(f"{pick} answer", {s: v["score"] for s, v in base[pick]["subsets"].items()})
+                for pick in ("shortest", "longest")]
+    return out
 
 
 def _safe(name: str) -> str:

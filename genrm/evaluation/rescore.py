@@ -6,6 +6,7 @@ Formats (`format=`):
   judgments` (a list, or its Python-literal string, of dicts with `decision`).
 - `rm_bench`: RM-Bench result rows `{id, domain, score_chosen[3], score_rejected[3]}`.
 - `bbq_picks`: rows `{category, example_id, pick}`; `bbq_dir` holds the canonical BBQ files.
+- `rewardbench2`, `best_of_n`: best-of-N score rows (`genrm.evaluation.rescore_bon`).
 
 All scores are percentages (0-100) except BBQ's s_DIS and s_AMB (-100..100).
 """
@@ -21,12 +22,13 @@ from typing import Any, Iterator, Optional
 
 from genrm.data.rows import DataError, load_rows, require, require_text
 from genrm.data.sources import bbq
+from genrm.evaluation import rescore_bon
 from genrm.evaluation.report import write_report
 from genrm.evaluation.suites import bias_metrics, judgebench, rm_bench
 from genrm.evaluation.summary import build_summary
 from genrm.outputs import claim_output_dir, marker_kind
 
-FORMATS = ("genrm", "judgebench", "rm_bench", "bbq_picks")
+FORMATS = ("genrm", "judgebench", "rm_bench", "bbq_picks", "rewardbench2", "best_of_n")
 
 
 def _rows(path: str) -> Iterator[tuple[str, dict]]:
@@ -159,6 +161,10 @@ def rescore(input: str, format: str, bbq_dir: Optional[str] = None) -> dict[str,
         if not bbq_dir:
             raise DataError("format=bbq_picks needs bbq_dir=<directory of the canonical BBQ jsonl files>")
         return rescore_bbq_picks(input, bbq_dir)
+    if format == "rewardbench2":
+        return rescore_bon.rescore_rewardbench2(input)
+    if format == "best_of_n":
+        return rescore_bon.rescore_best_of_n(input)
     raise DataError(f"unknown format {format!r}; known: {', '.join(FORMATS)}")
 
 
@@ -190,4 +196,5 @@ FORMAT_NOTES = {
                 "3x3 chosen-vs-rejected accuracy matrix (ties lose); avg = their mean; overall = mean of domain avgs.",
     "bbq_picks": "Per category: n items; accuracy and % 'unknown' picks on ambiguous / disambiguated contexts; "
                  "s_dis and s_amb bias scores in -100..100 (BBQ paper).",
+    **rescore_bon.NOTES,
 }

@@ -142,6 +142,9 @@ def run(recipe: EvalRecipe) -> dict[str, Any]:
         mdir = _model_dir(out, spec)
         model = None
         for name, (mod, items, data_fp) in suites.items():
+            if hasattr(mod, "items_for"):  # work that depends on the model kind (rewardbench2's protocols)
+                items = mod.items_for(items, spec.kind)
+                data_fp = data_fingerprint(jsonable(it) for it in items)
             if spec.limit is not None and spec.limit < len(items):  # the model's own cap
                 items = items[: spec.limit]
                 data_fp = data_fingerprint(jsonable(it) for it in items)

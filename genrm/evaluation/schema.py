@@ -23,7 +23,7 @@ from genrm.judge.config import JudgeConfig
 
 MODEL_KINDS = ("genrm", "scalar", "proxy")
 SCALAR_OPTIONS = ("dtype", "device", "trust_remote_code", "num_threads")
-SUITES = ("rm_bench", "judgebench", "rewardbench", "social", "rationale")
+SUITES = ("rm_bench", "judgebench", "rewardbench", "rewardbench2", "best_of_n", "social", "rationale")
 
 
 @dataclass
@@ -115,6 +115,47 @@ class RewardBenchData:
 
 
 @dataclass
+class RewardBench2Data:
+    """RewardBench 2 (`genrm.evaluation.suites.rewardbench2`): the hub id or a local parquet/JSONL
+    path in its schema, and the GenRM protocols, each reported apart."""
+
+    path: str = "allenai/reward-bench-2"
+    split: str = "test"
+    subsets: Optional[list[str]] = None  # e.g. [Focus, Ties]; default: all six
+    # GenRM: pairwise (ours, the judge's orders), ranking (official 4-way), ratings (official 1-10)
+    protocols: list[Literal["pairwise", "ranking", "ratings"]] = field(default_factory=lambda: ["pairwise", "ranking"])
+    seeds: Optional[list[int]] = None  # 4-way placements, one run each (default: the recipe's seed)
+    # pairwise Ties: completions scored by this genrm.judge.scalarize strategy (round_robin: G(G-1) calls)
+    ties_strategy: Literal["round_robin", "bradley_terry", "sampled_round_robin"] = "round_robin"
+    ties_rounds: int = 2  # sampled_round_robin: each completion meets 2 x rounds others
+    limit: Optional[int] = None  # prompts per subset (Ties: prompt numbers; default: the recipe's `limit`)
+
+    def validate(self) -> None:
+        if not self.protocols or len(set(self.protocols)) != len(self.protocols):
+            raise RecipeError(f"key 'data.rewardbench2.protocols' must list some of pairwise, ranking, ratings once "
+                              f"each; got {self.protocols}")
+        if self.seeds is not None and (not self.seeds or len(set(self.seeds)) != len(self.seeds)):
+            raise RecipeError(f"key 'data.rewardbench2.seeds' must list distinct seeds or be null; got {self.seeds}")
+        if self.ties_rounds < 1 or (self.limit is not None and self.limit < 1):
+            raise RecipeError(f"keys 'data.rewardbench2.ties_rounds' and 'data.rewardbench2.limit' must be >= 1; "
+                              f"got {self.ties_rounds} and {self.limit}")
+
+
+@dataclass
+class BestOfNData:
+    """Generic best-of-N rows (`genrm.evaluation.suites.best_of_n`): generic, RMB or PPE layout."""
+
+    path: Optional[str] = None  # a file, a directory of files or a hub id (required by the suite)
+    split: str = "train"
+    format: Literal["generic", "rmb", "ppe"] = "generic"
+    limit: Optional[int] = None  # prompts (default: the recipe's `limit`)
+
+    def validate(self) -> None:
+        if self.limit is not None and self.limit < 1:
+            raise RecipeError(f"key 'data.best_of_n.limit' must be >= 1 or null, got {self.limit}")
+
+
+@dataclass
 class SocialData:
     """Built records (JSONL files, or `save_to_disk` directories from data_prep/build.py, whose
     `eval` split is read) and/or sources read directly (the build's source specs)."""
@@ -151,6 +192,8 @@ class SuiteData:
     rm_bench: RMBenchData = field(default_factory=RMBenchData)
     judgebench: JudgeBenchData = field(default_factory=JudgeBenchData)
     rewardbench: RewardBenchData = field(default_factory=RewardBenchData)
+    rewardbench2: RewardBench2Data = field(default_factory=RewardBench2Data)
+    best_of_n: BestOfNData = field(default_factory=BestOfNData)
     social: SocialData = field(default_factory=SocialData)
     rationale: RationaleData = field(default_factory=RationaleData)
 
@@ -162,12 +205,13 @@ class EvalRecipe:
     output_dir: str = "outputs/eval/${name}"
     overwrite: bool = False  # replace an earlier evaluation's directory (wins over resume)
     resume: bool = True  # continue an earlier run in output_dir (items already done are kept)
-    # Quick runs: the first N items of each RM-Bench file, RewardBench subset, social part
+    # Quick runs: the first N items of each RM-Bench file, RewardBench (2) subset, social part
     # (BBQ questions, CrowS pairs, StereoSet items, other pairs) of each input; N JudgeBench
-    # pairs and N rationale records.
+    # pairs, best-of-N prompts and rationale records.
     limit: Optional[int] = None
     models: list[ModelSpec] = field(default_factory=list)
-    suites: list[Literal["rm_bench", "judgebench", "rewardbench", "social", "rationale"]] = field(
+    suites: list[Literal["rm_bench", "judgebench", "rewardbench", "rewardbench2", "best_of_n", "social",
+                         "rationale"]] = field(
         default_factory=lambda: ["rm_bench", "judgebench"])
     judge: JudgeConfig = field(default_factory=JudgeConfig)
     matcher: dict[str, Any] = field(default_factory=lambda: {"kind": "embedding"})

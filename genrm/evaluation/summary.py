@@ -18,7 +18,8 @@ from genrm.evaluation.results import ResultsFile, read_meta, suite_module
 from genrm.evaluation.schema import SUITES
 
 
-WITH_INTERVALS = ("rm_bench", "judgebench", "social", "rationale")  # suites whose summarize takes a Bootstrap
+# suites whose summarize takes a Bootstrap
+WITH_INTERVALS = ("rm_bench", "judgebench", "rewardbench2", "best_of_n", "social", "rationale")
 
 
 def always(rows: list[dict], meta: dict, boot: Optional[Bootstrap] = None) -> dict[str, Any]:
