@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any, Sequence
 
-from genrm.rlhf.scalarize import GroupResult
+from genrm.judge.scalarize import GroupResult
 
 # One end-of-turn / padding marker at the end of a decoded response (at most 44 characters).
 _TAIL_TOKEN = re.compile(r"(?:<\|[^<>|]{1,40}\|>|</s>|<eos>|<end_of_turn>|<pad>)\Z")

@@ -9,7 +9,7 @@ All comparisons of all groups in one call go to the backend as one batch, throug
 one pair-judging core `genrm.judge.pairs` (prompts, generation, parsing and its failure
 policy: a backend call that failed for good counts in `GroupResult.failed`, never as a
 score; anything else a backend raises propagates). The strategies and their costs are
-in `genrm.rlhf.scalarize`.
+in `genrm.judge.scalarize`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from genrm.backends import Sampling, make_backend
 from genrm.judge.config import EVALUATION_KEYS, JudgeConfig
 from genrm.judge.pairs import Judgment, Pair, ajudge_pairs, judge_pairs
 from genrm.judge.verdict import Verdict
-from genrm.rlhf.scalarize import REF, STRATEGIES, GroupResult, Pairing, Strategy, make_strategy
+from genrm.judge.scalarize import REF, STRATEGIES, GroupResult, Pairing, Strategy, make_strategy
 
 __all__ = ["Group", "JudgeConfig", "PairJudge", "StrategyConfig", "ascore_groups", "make_judge", "plan",
            "score_groups", "strategy_from_config"]
@@ -30,7 +30,7 @@ __all__ = ["Group", "JudgeConfig", "PairJudge", "StrategyConfig", "ascore_groups
 
 @dataclass
 class StrategyConfig:
-    """Pairwise-to-scalar strategy (see `genrm.rlhf.scalarize` for costs and semantics)."""
+    """Pairwise-to-scalar strategy (see `genrm.judge.scalarize` for costs and semantics)."""
 
     name: Literal["reference", "round_robin", "bradley_terry", "sampled_round_robin"] = "reference"  # verdicts -> scores
     strength: Literal["ignore", "graded"] = "ignore"  # A>>B and A>B both a win, or graded (1, 0.75, ...)

@@ -39,7 +39,7 @@ from genrm.backends.base import Prompt, Sampling
 from genrm.config import RecipeError, from_dict, load_recipe, to_dict
 from genrm.judge.config import JudgeConfig
 from genrm.rlhf.pairwise import Group, PairJudge, StrategyConfig, make_judge, score_groups, strategy_from_config
-from genrm.rlhf.scalarize import GroupResult, Strategy
+from genrm.judge.scalarize import GroupResult, Strategy
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

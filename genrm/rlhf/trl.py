@@ -8,7 +8,7 @@
 
 TRL calls it as `await reward(prompts=..., completions=..., completion_ids=...,
 trainer_state=..., log_extra=..., log_metric=..., **dataset_columns)` and gets one
-value per completion; None (unscored: see `genrm.rlhf.scalarize`) becomes NaN, a row
+value per completion; None (unscored: see `genrm.judge.scalarize`) becomes NaN, a row
 without advantage. The `reference` strategy reads the reference answer from the
 dataset column `reference_column`.
 
@@ -38,7 +38,7 @@ from typing import Any, Sequence
 from genrm.judge.config import JudgeConfig
 from genrm.rlhf.pairwise import Group, PairJudge, StrategyConfig, ascore_groups, make_judge, strategy_from_config
 from genrm.data.record import completion_text
-from genrm.rlhf.scalarize import GroupResult
+from genrm.judge.scalarize import GroupResult
 from genrm.rlhf.service import load_service_config
 
 

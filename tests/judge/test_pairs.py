@@ -14,7 +14,7 @@ from genrm.judge.config import JudgeConfig
 from genrm.judge.pairs import FAILED, Pair, ajudge_pairs, judge_pairs, pair_messages
 from genrm.judge.prompts import render_judge_messages
 from genrm.rlhf.pairwise import Group, PairJudge, ascore_groups, score_groups
-from genrm.rlhf.scalarize import make_strategy
+from genrm.judge.scalarize import make_strategy
 from genrm.testing.scripted_backend import ScriptedBackend, responses
 
 PAIR = Pair("Rate it.", "score 9", "score 1")

@@ -8,7 +8,7 @@ import pytest
 from genrm.config import RecipeError, from_dict
 from genrm.rlhf.pairwise import Group, PairJudge
 from genrm.rlhf.service import RewardService, ServiceConfig, ServiceThread, build_service, load_service_config
-from genrm.rlhf.scalarize import make_strategy
+from genrm.judge.scalarize import make_strategy
 from genrm.testing.scripted_backend import ScriptedBackend
 
 

@@ -9,7 +9,7 @@ from scipy.special import expit
 from scipy.stats import spearmanr
 
 from genrm.rlhf.pairwise import Group, PairJudge, score_groups
-from genrm.rlhf.scalarize import REF, Pairing, bradley_terry, make_strategy, outcome
+from genrm.judge.scalarize import REF, Pairing, bradley_terry, make_strategy, outcome
 from genrm.testing.scripted_backend import ScriptedBackend, by_number
 from genrm.judge.verdict import parse_verdict
 
