@@ -31,8 +31,8 @@ class ModelSpec:
     """One model to evaluate. `ref`: a local path (a trainer output directory resolves to its
     final model), a hub id, `embedded:smollm2-135m`, or an OpenAI-compatible endpoint URL."""
 
-    ref: str
-    kind: Literal["genrm", "scalar", "proxy"] = "genrm"
+    ref: str  # a path (a trainer output dir: its final model), hub id, embedded:<name> or endpoint URL
+    kind: Literal["genrm", "scalar", "proxy"] = "genrm"  # a judge, a sequence-classifier RM, or an LLM's likelihood
     name: Optional[str] = None  # label in the report (default: derived from ref and kind)
     backend: dict[str, Any] = field(default_factory=dict)  # backend options: kind (hf|vllm|openai), dtype, ...
     api_model: Optional[str] = None  # model name at an endpoint (default: the first it lists)
@@ -96,22 +96,22 @@ class ModelSpec:
 
 @dataclass
 class RMBenchData:
-    path: str = "THU-KEG/RM-Bench"
-    split: str = "train"
+    path: str = "THU-KEG/RM-Bench"  # hub id, or a local copy of its files
+    split: str = "train"  # the split read
     kinds: Optional[list[str]] = None  # e.g. [chat, safety]; default: all files read
 
 
 @dataclass
 class JudgeBenchData:
-    path: str = "ScalerLab/JudgeBench"
-    split: str = "gpt"
-    config: Optional[str] = None
+    path: str = "ScalerLab/JudgeBench"  # hub id, or a local file in its schema
+    split: str = "gpt"  # gpt (GPT-4o pairs) or claude
+    config: Optional[str] = None  # the dataset config (hub)
 
 
 @dataclass
 class RewardBenchData:
-    path: str = "allenai/reward-bench"
-    split: str = "filtered"
+    path: str = "allenai/reward-bench"  # hub id, or a local file in its schema
+    split: str = "filtered"  # the split read
 
 
 @dataclass
@@ -119,8 +119,8 @@ class RewardBench2Data:
     """RewardBench 2 (`genrm.evaluation.suites.rewardbench2`): the hub id or a local parquet/JSONL
     path in its schema, and the GenRM protocols, each reported apart."""
 
-    path: str = "allenai/reward-bench-2"
-    split: str = "test"
+    path: str = "allenai/reward-bench-2"  # hub id, or a local parquet/JSONL in its schema
+    split: str = "test"  # the split read
     subsets: Optional[list[str]] = None  # e.g. [Focus, Ties]; default: all six
     # GenRM: pairwise (ours, the judge's orders), ranking (official 4-way), ratings (official 1-10)
     protocols: list[Literal["pairwise", "ranking", "ratings"]] = field(default_factory=lambda: ["pairwise", "ranking"])
@@ -146,8 +146,8 @@ class BestOfNData:
     """Generic best-of-N rows (`genrm.evaluation.suites.best_of_n`): generic, RMB or PPE layout."""
 
     path: Optional[str] = None  # a file, a directory of files or a hub id (required by the suite)
-    split: str = "train"
-    format: Literal["generic", "rmb", "ppe"] = "generic"
+    split: str = "train"  # the split read
+    format: Literal["generic", "rmb", "ppe"] = "generic"  # the file's layout
     limit: Optional[int] = None  # prompts (default: the recipe's `limit`)
 
     def validate(self) -> None:
@@ -160,16 +160,16 @@ class SocialData:
     """Built records (JSONL files, or `save_to_disk` directories from data_prep/build.py, whose
     `eval` split is read) and/or sources read directly (the build's source specs)."""
 
-    records: list[str] = field(default_factory=list)
-    sources: list[SourceSpec] = field(default_factory=list)
+    records: list[str] = field(default_factory=list)  # built records: .jsonl files or save_to_disk dirs
+    sources: list[SourceSpec] = field(default_factory=list)  # sources read directly (as in a data recipe)
     limit: Optional[int] = None  # items per part of each input (default: the recipe's `limit`)
 
 
 @dataclass
 class RationaleData:
-    source: str = "rationalerm"
-    path: str = "Qwen/RationaleRM"
-    options: dict[str, Any] = field(default_factory=lambda: {"split": "test"})
+    source: str = "rationalerm"  # the data source read (a data recipe's source name)
+    path: str = "Qwen/RationaleRM"  # its path or hub id
+    options: dict[str, Any] = field(default_factory=lambda: {"split": "test"})  # the source's options
     records: list[str] = field(default_factory=list)  # built record files/dirs, read instead of the source
     origins: list[str] = field(default_factory=lambda: ["human"])  # whose units count (e.g. also "template")
     # Pairs of these label kinds only; [gold] leaves out directional pairs, which have no right answer
@@ -200,23 +200,23 @@ class SuiteData:
 
 @dataclass
 class EvalRecipe:
-    name: str = "eval"
-    seed: int = 0
-    output_dir: str = "outputs/eval/${name}"
+    name: str = "eval"  # the evaluation's name (in output_dir and the report)
+    seed: int = 0  # placement, sampling and bootstrap seed
+    output_dir: str = "outputs/eval/${name}"  # per-item results, summary.json, report.md and plots/ go here
     overwrite: bool = False  # replace an earlier evaluation's directory (wins over resume)
     resume: bool = True  # continue an earlier run in output_dir (items already done are kept)
     # Quick runs: the first N items of each RM-Bench file, RewardBench (2) subset, social part
     # (BBQ questions, CrowS pairs, StereoSet items, other pairs) of each input; N JudgeBench
     # pairs, best-of-N prompts and rationale records.
     limit: Optional[int] = None
-    models: list[ModelSpec] = field(default_factory=list)
+    models: list[ModelSpec] = field(default_factory=list)  # models=[ref,ref@scalar,ref@proxy] is short for it
     suites: list[Literal["rm_bench", "judgebench", "rewardbench", "rewardbench2", "best_of_n", "social",
                          "rationale"]] = field(
-        default_factory=lambda: ["rm_bench", "judgebench"])
+        default_factory=lambda: ["rm_bench", "judgebench"])  # the suites run, in order
     judge: JudgeConfig = field(default_factory=JudgeConfig)
-    matcher: dict[str, Any] = field(default_factory=lambda: {"kind": "embedding"})
+    matcher: dict[str, Any] = field(default_factory=lambda: {"kind": "embedding"})  # rationale consistency's matcher
     data: SuiteData = field(default_factory=SuiteData)
-    plots: bool = True
+    plots: bool = True  # write plots/ beside the report
     bootstrap_resamples: int = 1000  # of the 95% intervals in the report (seeded with `seed`); 0: none
 
     def validate(self) -> None:
