@@ -39,11 +39,11 @@ CONTROLLED = ("name", "seed", "output_dir", "overwrite", "resume", "dry_run", "d
 class StudyData:
     """The training mixture, built once by `genrm.data.build`; its eval split is held out."""
 
-    sources: list[SourceSpec] = field(default_factory=list)
+    sources: list[SourceSpec] = field(default_factory=list)  # the mixture's sources (as in a data recipe)
     optional_sources: list[SourceSpec] = field(default_factory=list)  # used when their path exists
-    seed: int = 0
+    seed: int = 0  # the build's seed (sampling, placement, split)
     eval_fraction: float = 0.2  # the held-out pool (split by prompt: no prompt on both sides)
-    max_train_records: Optional[int] = None
+    max_train_records: Optional[int] = None  # the first N training records for every arm (None: all)
     # Label kinds the trained arms learn from (default: all); e.g. [gold] as the demo: directional
     # pairs (stereotype vs anti-stereotype) teach a lean, not a judgment
     label_kinds: Optional[list[str]] = None
@@ -56,40 +56,40 @@ class HeldOutEval:
     records: int = 48  # held-out records judged (equal share per source, round-robin)
     bbq_items: int = 24  # BBQ questions for the social measures (alternating ambiguous / disambiguated)
     orders: Literal["one", "both"] = "one"  # one: seeded A/B placement; both: AB and BA
-    max_new_tokens: int = 128
+    max_new_tokens: int = 128  # tokens each held-out judgment may have
     top_k: int = 5  # rationale consistency: top-5 soft recall (the paper's protocol)
-    matcher: dict[str, Any] = field(default_factory=lambda: {"kind": "embedding"})
+    matcher: dict[str, Any] = field(default_factory=lambda: {"kind": "embedding"})  # rationale consistency's matcher
     support_threshold: float = 0.5  # a judgment's reasons "make the chosen response's case" at RC >= this
     max_prompt_tokens: Optional[int] = None  # held-out judge prompts longer than this are left out (default: grpo.max_prompt_length)
     batch_size: int = 16  # generation batch of the judging backend
-    dtype: str = "float32"
+    dtype: str = "float32"  # dtype of the judging backend
     seed: int = 0  # A/B placement of the held-out comparisons (the same for every arm and seed)
 
 
 @dataclass
 class StatsConfig:
     resamples: int = 2000  # bootstrap resamples (seeds and held-out items drawn with replacement)
-    confidence: float = 0.95
-    seed: int = 0
+    confidence: float = 0.95  # level of the reported intervals
+    seed: int = 0  # bootstrap seed
 
 
 @dataclass
 class StudyRecipe:
-    name: str = "study"
-    output_dir: str = "outputs/study/${name}"
-    overwrite: bool = False
+    name: str = "study"  # the study's name (in output_dir and study.md)
+    output_dir: str = "outputs/study/${name}"  # every run, its measures, study.md, study.json and plots go here
+    overwrite: bool = False  # replace an earlier study in output_dir
     resume: bool = True  # a rerun continues where a killed study stopped
     dry_run: bool = False  # print the grid and a time estimate; nothing is built or trained
     note: str = ""  # printed at the top of study.md (e.g. "reduced run: 1 seed, 3 arms")
     model: str = "embedded:smollm2-135m"  # the base model (a local path, hub id or embedded:<name>)
-    arms: list[ArmName] = field(default_factory=lambda: list(ARMS))
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    arms: list[ArmName] = field(default_factory=lambda: list(ARMS))  # base, sft, outcome, hybrid, rationale
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])  # each trained arm is trained once per seed
     data: StudyData = field(default_factory=StudyData)
     eval: HeldOutEval = field(default_factory=HeldOutEval)
     trainer: dict[str, Any] = field(default_factory=dict)  # a TrainRecipe fragment shared by every trained arm
     stats: StatsConfig = field(default_factory=StatsConfig)
     keep_checkpoints: bool = False  # false: a finished run's intermediate checkpoints are removed (final model kept)
-    plots: bool = True
+    plots: bool = True  # write plots beside study.md
 
     def validate(self) -> None:
         if not self.arms:
