@@ -176,10 +176,10 @@ def test_verdict_text_is_written_only_by_the_judge_package():
     assert not bad, "verdict literals outside genrm/judge/:\n" + "\n".join(bad)
 
 
-# -- public paths: what the README names, and the old adapter paths users' configs name
+# -- public paths: what the README and docs/ name, and the old adapter paths users' configs name
 
 def readme_names() -> tuple[set[str], set[str]]:
-    text = (REPO / "README.md").read_text(encoding="utf-8")
+    text = "\n".join(p.read_text(encoding="utf-8") for p in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))])
     dotted = set(re.findall(r"(?<![\w./-])(genrm(?:\.\w+)+)", text))
     paths = set(re.findall(r"(?<![\w./-])(genrm/[\w/]+\.(?:py|jinja))", text))
     return dotted, paths

@@ -9,7 +9,7 @@ reason paraphrased five times). Each attack keeps the right verdict; its
 hybrid reward must stay below half of the honest answer's, with the lexical matcher and
 with the real all-MiniLM-L6-v2. Side tests run under every matcher, the `llm` one through
 a side-blind MetaJudge (it scores word overlap and cannot tell A from B), so what keeps
-sides apart is the reward's own check. README "How the rationale reward resists hacking"
+sides apart is the reward's own check. docs/reward_hacking.md
 has the table these tests pin.
 """
 
