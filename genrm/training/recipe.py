@@ -130,6 +130,9 @@ class TrainRecipe:
     use_vllm: bool = False  # generate GRPO rollouts with vLLM
     vllm_mode: Literal["colocate", "server"] = "colocate"  # vLLM in the training processes, or a trl vllm-serve
     vllm_server_base_url: Optional[str] = None  # vllm_mode=server: its URL
+    # vllm_mode=server: seconds the trainer waits for the server to answer at start (TRL's default;
+    # the URL carries host and port, so TRL's vllm_server_host/_port are not needed)
+    vllm_server_timeout: float = 240.0
     vllm_gpu_memory_utilization: float = 0.3  # colocate: the share of GPU memory vLLM takes
     # TRL's vLLM fields, same names as trl.GRPOConfig (colocate mode; a server takes its own flags)
     vllm_max_model_length: Optional[int] = None  # None: the model's own context (40,960 for Qwen3)
@@ -160,6 +163,8 @@ class TrainRecipe:
             raise RecipeError("overwrite=true and resume=true contradict each other; pick one")
         if self.use_vllm and self.vllm_mode == "server" and not self.vllm_server_base_url:
             raise RecipeError("vllm_mode=server needs vllm_server_base_url (e.g. http://127.0.0.1:8000)")
+        if self.vllm_server_timeout <= 0:
+            raise RecipeError(f"vllm_server_timeout must be > 0 seconds, got {self.vllm_server_timeout}")
         self._validate_vllm()
         if self.reward.kind == "weighted" and len(self.reward.weights) != 2:
             raise RecipeError(f"reward.weights must be [w_outcome, w_rationale], got {self.reward.weights}")

@@ -189,10 +189,10 @@ def _hf_encoder(tokenizer):
 
 
 def test_constructor_passes_engine_options(fake_vllm):
-    be = VLLMBackend(model="/models/judge", dtype="bfloat16", tensor_parallel_size=2, gpu_memory_utilization=0.5,
+    be = VLLMBackend(model="org/judge", dtype="bfloat16", tensor_parallel_size=2, gpu_memory_utilization=0.5,
                      max_model_len=1024, seed=3, enable_prefix_caching=False, engine_kwargs={"enforce_eager": True})
     assert be.llm.engine_kw == {
-        "model": "/models/judge", "dtype": "bfloat16", "tensor_parallel_size": 2, "gpu_memory_utilization": 0.5,
+        "model": "org/judge", "dtype": "bfloat16", "tensor_parallel_size": 2, "gpu_memory_utilization": 0.5,
         "max_model_len": 1024, "seed": 3, "trust_remote_code": False, "enable_prefix_caching": False,
         "enforce_eager": True,
     }
@@ -306,3 +306,31 @@ def test_gpu_wraps_an_existing_engine(tiny_llama):
     wrapped = VLLMBackend(llm=vb.llm)
     sampling = Sampling(max_new_tokens=8)
     assert wrapped.generate([*CHAT, RAW], sampling) == vb.generate([*CHAT, RAW], sampling)
+
+
+def test_engine_calls_are_serialised_across_threads(fake_vllm, tokenizer):
+    """vLLM's LLM.generate collects every request that finishes while it steps the engine: two
+    threads at once would take each other's outputs (genrm serve with batching.workers > 1)."""
+    import threading
+    import time
+
+    llm = FakeLLM(tokenizer)
+    inside, most = [0], [0]
+    generate = llm.generate
+
+    def slow_generate(*a, **kw):
+        inside[0] += 1
+        most[0] = max(most[0], inside[0])
+        time.sleep(0.05)
+        inside[0] -= 1
+        return generate(*a, **kw)
+
+    llm.generate = slow_generate
+    be = VLLMBackend(llm=llm)
+    threads = [threading.Thread(target=be.generate, args=([RAW], Sampling(max_new_tokens=2))) for _ in range(3)]
+    threads += [threading.Thread(target=be.loglikelihood_batch, args=([(RAW, " Paris")],)) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(llm.calls) == 5 and most[0] == 1
