@@ -27,7 +27,7 @@ from genrm.assets import resolve_model
 from genrm.backends import make_backend
 from genrm.evaluation.judging import judge_records
 from genrm.evaluation.schema import ModelSpec
-from genrm.judge.config import JudgeConfig
+from genrm.judge.config import JudgeConfig, judge_for_model
 from genrm.judge.multiway import Request, judge_requests
 from genrm.judge.votes import score_vote
 from genrm.redact import redact_url
@@ -313,7 +313,9 @@ def load_model(spec: ModelSpec, judge: JudgeConfig, seed: int, *, matcher: Any =
                cache: Optional[dict] = None) -> Any:
     """The model object of one spec (GenRM, ProxyRM or ScalarRM)."""
     if spec.kind == "genrm":
-        return GenRM(load_backend(spec, cache), judge, seed, matcher)
+        # the prompt the model was trained on, unless the recipe names one
+        ref = spec.ref if is_endpoint(spec.ref) else resolve_ref(spec.ref)
+        return GenRM(load_backend(spec, cache), judge_for_model(ref, judge), seed, matcher)
     if spec.kind == "proxy":
         if is_endpoint(spec.ref):
             raise ValueError(f"model {redact_url(spec.ref)!r}: kind 'proxy' needs a local model (the server's chat "

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Optional, Sequence
 
 from genrm.backends import Sampling, make_backend
-from genrm.judge.config import EVALUATION_KEYS, JudgeConfig
+from genrm.judge.config import EVALUATION_KEYS, JudgeConfig, judge_for_model
 from genrm.judge.pairs import Judgment, Pair, ajudge_pairs, judge_pairs
 from genrm.judge.verdict import Verdict
 from genrm.judge.scalarize import REF, STRATEGIES, GroupResult, Pairing, Strategy, make_strategy
@@ -101,6 +101,8 @@ def make_judge(cfg: JudgeConfig, backend: Any = None) -> PairJudge:
     # The group scorer asks for both orders itself (the strategy) and batches by `batching.*`.
     cfg.refuse(EVALUATION_KEYS, "an evaluation setting (a strategy judges both orders itself, "
                                 "batching.* sizes the backend calls)")
+    # The server, the service and the TRL/verl/OpenRLHF adapters all come here: the model's own prompt
+    cfg = judge_for_model(cfg.backend_config().get("model"), cfg)
     backend = backend if backend is not None else make_backend(cfg.backend_config())
     return PairJudge(backend, style=cfg.style, template=cfg.template, sampling=cfg.sampling())
 

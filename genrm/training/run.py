@@ -9,6 +9,7 @@ Output directory layout (the directory itself is the model reference of the resu
     sft/               SFT checkpoints, sft/final (the warm-started model), DONE when finished
     grpo/              GRPO checkpoints, rows.rank<r>.jsonl (record ids per generation batch)
     config.json, model.safetensors, tokenizer files   the final model (or a LoRA adapter)
+    genrm_judge.json   its judge style, template and verdict format (read by `judge_for_model`)
     eval_history.json  eval-step results;  compare.json  base vs trained (eval.compare_base)
 
 `resume=true` skips finished stages and continues the unfinished one from its last
@@ -26,6 +27,7 @@ from genrm.backends.hf import HFBackend
 from genrm.config import RecipeError, dump_recipe, load_recipe
 from genrm.data.errors import DataError
 from genrm.evaluation.judging import judge_records
+from genrm.judge.config import write_judge_record
 from genrm.outputs import claim_output_dir
 from genrm.reward.rewards import matcher_from_config
 from genrm.training import data as tdata
@@ -82,7 +84,8 @@ _TRAIN_DIRS = ("sft", "grpo", "wandb", "adapter")
 _TRAIN_FILES = re.compile(r"(config\.json|generation_config\.json|model(-\d+-of-\d+)?\.safetensors|"
                           r"model\.safetensors\.index\.json|adapter_(config\.json|model\.safetensors)|"
                           r"tokenizer(_config)?\.json|special_tokens_map\.json|chat_template\.jinja|vocab\.json|"
-                          r"merges\.txt|training_args\.bin|plan\.json|recipe\.yaml|eval_history\.json|README\.md)"
+                          r"merges\.txt|training_args\.bin|genrm_judge\.json|plan\.json|recipe\.yaml|eval_history\.json|"
+                          r"compare\.json|README\.md)"
                           r"(\.tmp-\d+)?")
 
 
@@ -133,6 +136,8 @@ def train(argv: list[str]) -> int:
                     json.dump(callback.history, f, indent=2)
     elif _is_main():
         _copy_model(ref, out)
+    if _is_main():  # the judge travels with the model: consumers render the prompt it was trained on
+        write_judge_record(out, recipe.judge)
     if recipe.eval.compare_base and _is_main() and data.eval:
         matcher = matcher_from_config(recipe.reward.matcher) if recipe.reward.matcher.kind != "llm" else None
         results = compare_models(recipe, data.eval, {"base": base, "trained": out}, matcher)
