@@ -11,6 +11,7 @@ Output directory layout (the directory itself is the model reference of the resu
     config.json, model.safetensors, tokenizer files   the final model (or a LoRA adapter)
     genrm_judge.json   its judge style, template and verdict format (read by `judge_for_model`)
     eval_history.json  eval-step results;  compare.json  base vs trained (eval.compare_base)
+    README.md          the model card: base model, data fingerprint, reward, judge, figures, how to load it
 
 `resume=true` skips finished stages and continues the unfinished one from its last
 checkpoint.
@@ -32,6 +33,7 @@ from genrm.outputs import claim_output_dir
 from genrm.reward.rewards import matcher_from_config
 from genrm.training import data as tdata
 from genrm.training import dist
+from genrm.training.card import write_model_card
 from genrm.training.models import load_tokenizer, model_path
 from genrm.training.plan import make_plan, preflight
 from genrm.training.recipe import TrainRecipe
@@ -144,7 +146,8 @@ def train(argv: list[str]) -> int:
         with open(os.path.join(out, "compare.json"), "w") as f:
             json.dump(results, f, indent=2)
         print(comparison_table(results))
-    if _is_main():
+    if _is_main():  # last: after every stage and eval, so no trainer's card replaces it
+        write_model_card(recipe, out, data.path)
         print(f"checkpoint: {out}")
         print(f"recipe and plan: {out}/recipe.yaml, {out}/plan.json")
         print(f"logs: {out}/wandb (offline run)" if recipe.report_to == "wandb" else f"logs: {grpo_dir}")
