@@ -15,7 +15,6 @@ launches pick their own backend.
 from __future__ import annotations
 
 import os
-import time
 from typing import Callable, TypeVar
 
 T = TypeVar("T")
@@ -66,23 +65,18 @@ def init_processes() -> None:
 
 
 def barrier() -> None:
-    """Wait for every process (a no-op in a single process)."""
+    """Wait for every process (a no-op in a single process). Straight on torch.distributed once
+    a process group exists: under FSDP on CPU accelerate's state says `DistributedType.NO`,
+    and its `wait_for_everyone` (the trainers' too) then waits for nobody."""
     if world_size() > 1:
+        import torch.distributed as tdist
+
+        if tdist.is_available() and tdist.is_initialized():
+            tdist.barrier()
+            return
         from accelerate import PartialState
 
         PartialState(cpu=cpu_processes()).wait_for_everyone()
-
-
-def wait_for_file(path: str, timeout_s: float = 1800.0) -> None:
-    """Wait until the main process has written `path` (a stage's DONE mark, written after its
-    last file). A barrier alone is not enough after a save: under FSDP on CPU, rank 1 was seen
-    loading sft/final while rank 0 was still writing it (the save's own collectives leave
-    the barriers of the two ranks paired one off)."""
-    deadline = time.monotonic() + timeout_s
-    while not os.path.exists(path):
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"waited {timeout_s:.0f} s for the main process to write {path}")
-        time.sleep(0.2)
 
 
 def main_first(fn: Callable[[], T]) -> T:

@@ -92,7 +92,9 @@ def run_sft(recipe: TrainRecipe, train: list, model_ref: str, stage_dir: str) ->
     if trainer.accelerator.is_main_process:
         open(os.path.join(stage_dir, DONE), "w").close()
     trainer.accelerator.wait_for_everyone()
-    dist.wait_for_file(os.path.join(stage_dir, DONE))  # every file of `final` is written before any rank reads it
+    # every rank's writes are done before any rank reads `final` (under FSDP on CPU each rank
+    # counts as process 0 and saves it, and the trainer's own barrier waits for nobody)
+    dist.barrier()
     return final
 
 
@@ -168,5 +170,5 @@ def run_grpo(recipe: TrainRecipe, train: list, evals: list, model_ref: str, stag
     save_final(trainer, recipe, final_dir)
     if trainer.accelerator.is_main_process:
         open(os.path.join(stage_dir, DONE), "w").close()
-    trainer.accelerator.wait_for_everyone()
+    dist.barrier()  # as after SFT: the final model is whole before the main process reads it
     return callback
