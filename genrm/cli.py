@@ -31,6 +31,8 @@ ENTRIES = {
     "evaluate": ("evaluate reward models on the benchmark suites (python evaluate/run.py)", "evaluate/run.py"),
     "rescore": ("recompute the metrics from saved per-item results (python evaluate/rescore.py)",
                 "evaluate/rescore.py"),
+    "compare": ("print evaluation runs' results tables side by side (python evaluate/compare.py)",
+                "evaluate/compare.py"),
     "policy": ("train a policy with GRPO, a GenRM as its reward (python train/policy_grpo.py)", "train/policy_grpo.py"),
     "study": ("the arms x seeds study of GenRM rewards (python train/study.py)", "train/study.py"),
 }

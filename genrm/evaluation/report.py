@@ -1,43 +1,19 @@
-"""summary.json, a Markdown report that explains every number in one line, and PNG plots
-(per-domain bars, the RM-Bench matrix as a heatmap, the bias/faithfulness trade-off)."""
+"""summary.json, results.csv (genrm.evaluation.table), a Markdown report that explains every number in
+one line, and the PNG plots (genrm.evaluation.plots)."""
 
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Iterator, NamedTuple, Optional
+from typing import Any, Callable, Iterator, Optional
 
+from genrm.evaluation.cells import RB2_PROTOCOLS, Figure, Missing
+from genrm.evaluation.cells import fmt as _fmt
+from genrm.evaluation.cells import get as _get
+from genrm.evaluation.plots import write_plots
 from genrm.evaluation.summary import write_summary
+from genrm.evaluation.table import write_csv
 
 Row = tuple[str, Callable[[dict], Any], str]  # (label, value from one model's suite result, explanation)
-
-
-class Figure(NamedTuple):
-    """A rate shown with its interval and count: `65.6 [56.3, 74.0] (n=96)`."""
-
-    value: float
-    ci: Optional[list]
-    n: Any
-
-
-def _get(d: Any, *keys: Any) -> Any:
-    for k in keys:
-        if not isinstance(d, dict) or k not in d:
-            return None
-        d = d[k]
-    return d
-
-
-def _fmt(v: Any) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, Figure):
-        ci = f" [{v.ci[0]:.1f}, {v.ci[1]:.1f}]" if v.ci else ""
-        return f"{v.value:.1f}{ci} (n={v.n})"
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, float):
-        return f"{v:.1f}"
-    return str(v)
 
 
 def _m(*keys: Any) -> Callable[[dict], Any]:
@@ -49,7 +25,7 @@ def _fig(root: str, *keys: str, n: str = "n") -> Callable[[dict], Any]:
     None when there is no figure."""
     def get(r: dict) -> Any:
         v = _get(r, root, *keys)
-        return None if v is None else Figure(v, _get(r, root, *keys[:-1], f"{keys[-1]}_ci"),
+        return v if v is None or isinstance(v, Missing) else Figure(v, _get(r, root, *keys[:-1], f"{keys[-1]}_ci"),
                                              _get(r, root, *keys[:-1], n))
     return get
 
@@ -91,15 +67,6 @@ def _rewardbench_rows(results: dict) -> Iterator[Row]:
         yield s, _m("sections", s), f"{s}: subset accuracies weighted by reward-bench's fixed example counts; %"
     for s in _keys(results, "rewardbench", "subsets"):
         yield f"  {s}", _m("subsets", s, "accuracy"), f"subset {s}: % chosen preferred (GenRM tie = 0.5)"
-
-
-RB2_PROTOCOLS = (  # (key, label, what it is); reported apart, never mixed in one number
-    ("scores", "RM scores", "every completion scored once (scalar RM / proxy)"),
-    ("pairwise", "pairwise", "ours: the correct completion against each incorrect one, in both orders, won when it "
-                             "wins all; Ties on round-robin scores"),
-    ("ranking", "4-way ranking", "official generative prompt, placement seeded, unparsable = 0.25; Ties by ratings"),
-    ("ratings", "ratings", "official 1-10 rating per completion, unparsable = -1"),
-)
 
 
 def _pcts(v: Any, keys: tuple[str, ...]) -> Optional[str]:
@@ -148,6 +115,8 @@ def _best_of_n_rows(results: dict) -> Iterator[Row]:
 
 def _social_rows(results: dict) -> Iterator[Row]:
     for d in _keys(results, "social", "domains"):
+        if d == "general":  # not a social-alignment figure: its own section (_general_rows)
+            continue
         yield (f"{d} accuracy", _fig("metrics", "domains", d, "accuracy"),
                f"% of gold {d} pairs where the better response won")
     for s in _keys(results, "social", "directional"):
@@ -158,19 +127,24 @@ def _social_rows(results: dict) -> Iterator[Row]:
            "% correct on ambiguous contexts (answer: unknown); bias avoidance; n = questions")
     yield ("BBQ acc. disambiguated", _fig("metrics", *b, "acc_disambig", n="n_disambig"),
            "% correct on disambiguated contexts; context faithfulness; n = questions")
-    yield "BBQ unknown ambiguous", _m(*b, "unknown_ambig"), "% of ambiguous items where 'unknown' was picked"
-    yield "BBQ unknown disamb.", _m(*b, "unknown_disambig"), "% of disambiguated items where 'unknown' was picked"
+    yield "BBQ unknown ambiguous", _fig("metrics", *b, "unknown_ambig", n="n_ambig"), "% of ambiguous items where 'unknown' was picked"
+    yield "BBQ unknown disamb.", _fig("metrics", *b, "unknown_disambig", n="n_disambig"), "% of disambiguated items where 'unknown' was picked"
     yield "BBQ s_DIS", _m(*b, "s_dis"), "bias score on disambiguated contexts, -100..100 (0 = unbiased, BBQ paper)"
     yield "BBQ s_AMB", _m(*b, "s_amb"), "(1 - ambiguous accuracy) x bias score on ambiguous contexts, -100..100"
     yield "BBQ no pick", _m(*b, "no_pick"), "BBQ items with no pick (round-robin tie or cycle, equal top scores)"
     for c in _keys(results, "social", "bbq", "categories"):
         yield f"  {c} s_DIS", _m("bbq", "categories", c, "s_dis"), f"s_DIS of BBQ category {c}"
         yield f"  {c} s_AMB", _m("bbq", "categories", c, "s_amb"), f"s_AMB of BBQ category {c}"
-    yield "StereoSet SS", _m("stereoset", "ss"), "% stereotype preferred over anti-stereotype, mean over targets (50 ideal)"
-    yield "StereoSet LMS", _m("stereoset", "lms"), "% meaningful sentence preferred over unrelated, mean over targets"
+    yield "StereoSet SS", _fig("metrics", "stereoset", "ss"), "% stereotype preferred over anti-stereotype, mean over targets (50 ideal)"
+    yield "StereoSet LMS", _fig("metrics", "stereoset", "lms"), "% meaningful sentence preferred over unrelated, mean over targets"
     yield "StereoSet ICAT", _m("stereoset", "icat"), "LMS x min(SS, 100 - SS) / 50 (100 ideal)"
-    yield "CrowS-Pairs sent_more", _m("crows_pairs", "sent_more"), "% of pairs preferring the more stereotypical sentence (50 ideal)"
+    yield "CrowS-Pairs sent_more", _fig("metrics", "crows_pairs", "sent_more"), "% of pairs preferring the more stereotypical sentence (50 ideal)"
     yield "CrowS-Pairs ties", _m("crows_pairs", "ties"), "pairs with no preference (counted in the denominator above)"
+
+
+def _general_rows(results: dict) -> Iterator[Row]:
+    yield ("accuracy", _fig("metrics", "domains", "general", "accuracy"),
+           "% of gold general-domain pairs (helpfulness, no social attribute) where the better response won")
 
 
 def _rationale_rows(results: dict) -> Iterator[Row]:
@@ -198,7 +172,8 @@ def _always_rows(results: dict) -> Iterator[Row]:
 SECTIONS = {"rm_bench": ("RM-Bench", _rm_bench_rows), "judgebench": ("JudgeBench", _judgebench_rows),
             "rewardbench": ("RewardBench", _rewardbench_rows), "rewardbench2": ("RewardBench 2", _rewardbench2_rows),
             "best_of_n": ("Best-of-N", _best_of_n_rows), "social": ("Social alignment", _social_rows),
-            "rationale": ("Rationale consistency", _rationale_rows)}
+            "rationale": ("Rationale consistency", _rationale_rows),
+            "social_general": ("General-domain pairs (in the social suite's data)", _general_rows)}
 
 
 def markdown(summary: dict) -> str:
@@ -210,12 +185,15 @@ def markdown(summary: dict) -> str:
              "replacement, each with all its pairs; seeded with the run's seed) and the number of pairs (BBQ: questions) it counts.",
              "", "| model | kind | reference |", "| --- | --- | --- |"]
     lines += [f"| {m['name']} | {m['kind']} | `{m['ref']}` |" for m in summary["models"]]
-    for suite in summary["suites"]:
+    for suite in summary["suites"] + (["social_general"] if "social" in summary["suites"] else []):
         title, rows_fn = SECTIONS[suite]
-        per = {m: _get(res, m, suite) or {} for m in models}
+        per = {m: _get(res, m, suite.split("_general")[0]) or {} for m in models}
+        rows = list(rows_fn(res)) + ([] if suite == "social_general" else list(_always_rows(res)))
+        if not any(fn(per[m]) is not None for _, fn, _ in rows for m in models):
+            continue  # e.g. no general-domain pairs
         lines += ["", f"## {title}", "", "| | " + " | ".join(models) + " | what it is |",
                   "| --- | " + " | ".join("---:" for _ in models) + " | --- |"]
-        for label, fn, why in list(rows_fn(res)) + list(_always_rows(res)):
+        for label, fn, why in rows:
             vals = [fn(per[m]) for m in models]
             if all(v is None for v in vals):
                 continue
@@ -242,7 +220,9 @@ def _with_ci(r: dict, root: str, *keys: str, unit: str = "") -> str:
     """The value at <root>/<keys> and `unit`, with its interval when one sits beside it."""
     v = _get(r, root, *keys)
     ci = _get(r, root, *keys[:-1], f"{keys[-1]}_ci")
-    return _fmt(v) + ("" if v is None else unit) + (f" [{ci[0]:.1f}, {ci[1]:.1f}]" if v is not None and ci else "")
+    if v is None or isinstance(v, Missing):
+        return _fmt(v)
+    return _fmt(v) + unit + (f" [{ci[0]:.1f}, {ci[1]:.1f}]" if ci else "")
 
 
 def headlines(summary: dict) -> str:
@@ -261,130 +241,12 @@ def headlines(summary: dict) -> str:
     return "\n".join(lines)
 
 
-# ----------------------------------------------------------------------------- plots
-
-
-def write_plots(summary: dict, out_dir: str) -> list[str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    os.makedirs(out_dir, exist_ok=True)
-    res, models = summary["results"], [m["name"] for m in summary["models"]]
-    written: list[str] = []
-
-    def save(fig, name: str) -> None:
-        p = os.path.join(out_dir, name)
-        fig.savefig(p, dpi=110, bbox_inches="tight")
-        plt.close(fig)
-        written.append(p)
-
-    bars: dict[str, dict[str, float]] = {}  # "suite: domain" -> model -> score
-    for m in models:
-        for d, v in (_get(res, m, "rm_bench", "metrics", "domains") or {}).items():
-            bars.setdefault(f"RM-Bench {d}", {})[m] = v["avg"]
-        for d, v in (_get(res, m, "social", "metrics", "domains") or {}).items():
-            if v["accuracy"] is not None:
-                bars.setdefault(f"social {d}", {})[m] = v["accuracy"]
-        for c in ("knowledge", "reasoning", "math", "coding"):
-            v = _get(res, m, "judgebench", "metrics", c)
-            if v is not None:
-                bars.setdefault(f"JudgeBench {c}", {})[m] = v
-        for c, v in (_get(res, m, "best_of_n", "metrics", "categories") or {}).items():
-            if v["accuracy"] is not None:
-                bars.setdefault(f"best-of-N {c}", {})[m] = v["accuracy"]
-    if bars:
-        fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(bars) * max(1, len(models)) ** 0.5), 4))
-        x = np.arange(len(bars))
-        w = 0.8 / max(1, len(models))
-        for k, m in enumerate(models):
-            ax.bar(x + k * w, [bars[g].get(m, np.nan) for g in bars], w, label=m)
-        ax.set_xticks(x + w * (len(models) - 1) / 2, list(bars), rotation=30, ha="right")
-        ax.set_ylabel("accuracy (%)")
-        ax.set_ylim(0, 100)
-        ax.axhline(50, color="grey", lw=0.5, ls="--")
-        ax.legend(fontsize=8)
-        ax.set_title("Accuracy per domain")
-        save(fig, "domains.png")
-    for m in models:
-        doms = _get(res, m, "rm_bench", "metrics", "domains") or {}
-        if not doms:
-            continue
-        fig, axes = plt.subplots(1, len(doms), figsize=(3.2 * len(doms), 3), squeeze=False)
-        for ax, (d, v) in zip(axes[0], doms.items()):
-            mat = np.asarray(v["matrix"])
-            ax.imshow(mat, vmin=0, vmax=100, cmap="viridis")
-            for i in range(3):
-                for j in range(3):
-                    ax.text(j, i, f"{mat[i][j]:.0f}", ha="center", va="center", color="w" if mat[i][j] < 60 else "k")
-            names = ["concise", "plain", "markdown"]
-            ax.set_xticks(range(3), names, fontsize=7)
-            ax.set_yticks(range(3), names, fontsize=7)
-            ax.set_xlabel("rejected variant")
-            ax.set_ylabel("chosen variant")
-            ax.set_title(f"{d} (n={v['n']})", fontsize=9)
-        fig.suptitle(f"RM-Bench matrix: {m}", fontsize=10)
-        save(fig, f"rm_bench_matrix_{_safe(m)}.png")
-    series = _rb2_series(res, models)
-    if series:
-        groups = list(dict.fromkeys(s for _, v in series for s in v))
-        fig, ax = plt.subplots(figsize=(max(6, 0.35 * len(groups) * len(series)), 4))
-        x = np.arange(len(groups))
-        w = 0.8 / len(series)
-        for k, (label, v) in enumerate(series):
-            ax.bar(x + k * w, [np.nan if v.get(g) is None else v[g] for g in groups], w, label=label,
-                   hatch="//" if label.endswith(" answer") else None)
-        ax.set_xticks(x + w * (len(series) - 1) / 2, groups, rotation=20, ha="right")
-        ax.set_ylabel("score (%)")
-        ax.set_ylim(0, 101)
-        ax.axhline(25, color="grey", lw=0.5, ls="--")  # best-of-4 chance
-        ax.legend(fontsize=7)
-        ax.set_title("RewardBench 2 per subset (hatched: length baselines; dashed: best-of-4 chance)")
-        save(fig, "rewardbench2_subsets.png")
-    points = [(m, _get(res, m, "social", "metrics", "tradeoff")) for m in models]
-    points = [(m, t) for m, t in points if t and t["ambig_accuracy"] is not None and t["disambig_accuracy"] is not None]
-    if points:
-        fig, ax = plt.subplots(figsize=(5, 4))
-        for m, t in points:
-            ax.scatter(t["disambig_accuracy"], t["ambig_accuracy"], s=40 + 3 * (t["abs_s_amb"] or 0))
-            ax.annotate(f"{m} |s_AMB|={_fmt(t['abs_s_amb'])}", (t["disambig_accuracy"], t["ambig_accuracy"]),
-                        fontsize=7, xytext=(4, 4), textcoords="offset points")
-        ax.set_xlim(-4, 104)
-        ax.set_ylim(-4, 104)
-        ax.set_xlabel("context faithfulness: BBQ disambiguated accuracy (%)")
-        ax.set_ylabel("bias avoidance: BBQ ambiguous accuracy (%)")
-        ax.set_title("Bias avoidance vs context faithfulness")
-        save(fig, "tradeoff.png")
-    return written
-
-
-def _rb2_series(res: dict, models: list[str]) -> list[tuple[str, dict]]:
-    """(label, {subset: score}) per model and protocol, then the two length baselines."""
-    out, base = [], None
-    for m in models:
-        x = _get(res, m, "rewardbench2", "metrics") or {}
-        for key, label, _ in RB2_PROTOCOLS:
-            sub = _get(x, "protocols", key, "subsets")
-            if sub:
-                out.append((f"{m} {label}", {s: v["score"] for s, v in sub.items()}))
-        base = base or x.get("length_baselines")
-    if out and base:
-        out += [(f"{pick} answer", {s: v["score"] for s, v in base[pick]["subsets"].items()})
-                for pick in ("shortest", "longest")]
-    return out
-
-
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
-
-
 def write_report(summary: dict, out_dir: str, plots: bool = True) -> dict[str, Any]:
-    """Write summary.json, report.md and (with `plots`) plots/*.png into `out_dir`."""
+    """Write summary.json, results.csv, report.md and (with `plots`) plots/*.png into `out_dir`."""
     os.makedirs(out_dir, exist_ok=True)
     files: dict[str, Any] = {"summary": os.path.join(out_dir, "summary.json"), "report": os.path.join(out_dir, "report.md")}
     write_summary(summary, files["summary"])
+    files["table"] = write_csv(summary, out_dir)
     with open(files["report"], "w", encoding="utf-8") as f:
         f.write(markdown(summary))
     if plots:

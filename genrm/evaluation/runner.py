@@ -114,7 +114,7 @@ def evaluator_owns(rel: str) -> bool:
     parts = rel.split("/")
     name = re.sub(r"\.tmp-\d+$", "", parts[-1])  # write_json's temporary files
     if len(parts) == 1:
-        return name in ("recipe.yaml", "summary.json", "report.md")
+        return name in ("recipe.yaml", "summary.json", "report.md", "results.csv")
     if len(parts) == 2 and parts[0] == "plots":
         return name.endswith(".png")
     return len(parts) == 2 and name in {f"{s}{ext}" for s in SUITES for ext in (".jsonl", ".meta.json")}

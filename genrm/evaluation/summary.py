@@ -14,6 +14,7 @@ from typing import Any, Iterable, Optional, Sequence
 from genrm.data.rows import DataError
 from genrm.evaluation.intervals import Bootstrap, from_meta
 from genrm.evaluation.judging import summarize as judge_summary
+from genrm.evaluation.missing import mark_missing
 from genrm.evaluation.results import ResultsFile, read_meta, suite_module
 from genrm.evaluation.schema import SUITES
 
@@ -85,7 +86,7 @@ def suite_summary(suite: str, rows: list[dict], meta: dict, resamples: Optional[
     try:
         if ok:
             metrics = mod.summarize(ok, boot) if suite in WITH_INTERVALS else mod.summarize(ok)
-        return {"metrics": metrics, "always": always(rows, meta, boot)}
+        return mark_missing({"metrics": metrics, "always": always(rows, meta, boot)})
     except (KeyError, TypeError) as e:  # a bug in a suite would show these too: --debug has the traceback
         raise _bad_row(path, ok, e) from None
 

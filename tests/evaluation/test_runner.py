@@ -6,6 +6,7 @@ import os
 import pytest
 
 from genrm.config import RecipeError, load_recipe
+from genrm.evaluation.missing import NO_VERDICT
 from genrm.evaluation.rescore import rescore
 from genrm.evaluation.runner import ResultsFile, run
 from genrm.evaluation.schema import EvalRecipe, expand_shortcuts
@@ -40,7 +41,9 @@ def test_three_kinds_side_by_side_then_rescore(tmp_path, tiny_dir, tiny_scalar_d
     genrm = summary["results"][names[0]]
     assert genrm["rm_bench"]["always"]["judge_calls"] == 9 * 2  # 9 cells x 2 orders per prompt
     assert 0 <= genrm["rm_bench"]["always"]["parse_failure_rate"] <= 100
-    assert 0 <= genrm["judgebench"]["always"]["position_consistency"] <= 100
+    jb_always = genrm["judgebench"]["always"]  # the tiny random judge may give no verdict at all
+    assert (jb_always["position_consistency"] is None if jb_always["parse_failure_rate"] == 100.0
+            else 0 <= jb_always["position_consistency"] <= 100)
     proxy = summary["results"][names[1]]
     assert proxy["rm_bench"]["always"]["parse_failure_rate"] is None
     # Each distinct response is scored once and reused by its 3 cells (a repeated variant once in all).
@@ -49,7 +52,11 @@ def test_three_kinds_side_by_side_then_rescore(tmp_path, tiny_dir, tiny_scalar_d
     assert proxy["rm_bench"]["always"]["judge_calls"] == len(distinct) <= 6
     for m in names:
         rb = summary["results"][m]["rm_bench"]["metrics"]
-        assert 0 <= rb["overall"] <= 100 and set(rb["domains"]) == {"chat"}
+        if summary["results"][m]["rm_bench"]["always"]["parse_failure_rate"] == 100.0:  # the tiny random judge
+            assert rb["overall"] is None and rb["overall_missing"] == NO_VERDICT  # never read as 0
+        else:
+            assert 0 <= rb["overall"] <= 100
+        assert set(rb["domains"]) == {"chat"}
         soc = summary["results"][m]["social"]["metrics"]
         assert set(soc) >= {"domains", "bbq", "stereoset", "crows_pairs", "tradeoff"}
     for f in ("summary.json", "report.md", "recipe.yaml", "plots/domains.png"):  # 1 BBQ item: no trade-off point
@@ -67,7 +74,10 @@ def test_three_kinds_side_by_side_then_rescore(tmp_path, tiny_dir, tiny_scalar_d
     assert official["chat"]["avg"] == pytest.approx(summary["results"][names[2]]["rm_bench"]["metrics"]["overall"])
     # GenRM JudgeBench rows carry JudgeBench's `judgments`: its official counter rule agrees.
     jb = rescore(str(out / names[0] / "judgebench.jsonl"), "judgebench")
-    assert jb["overall"] == genrm["judgebench"]["metrics"]["overall"]
+    if genrm["judgebench"]["always"]["parse_failure_rate"] == 100.0:  # ours: no verdict, not 0
+        assert genrm["judgebench"]["metrics"]["overall"] is None
+    else:
+        assert jb["overall"] == genrm["judgebench"]["metrics"]["overall"]
 
 
 def test_rerun_is_a_no_op_and_model_change_is_refused(tmp_path, tiny_dir, tiny_scalar_dir, data_overrides):
@@ -180,7 +190,10 @@ def test_rewardbench_and_rationale_suites(tmp_path, tiny_dir, fixtures_dir):
     # One subset per section present: each section equals its one subset; Chat Hard is missing.
     assert rb["sections"]["Reasoning"] == rb["subsets"]["math-prm"]["accuracy"]
     assert rb["sections"]["Chat Hard"] is None and rb["score"] is None
-    assert all(v["accuracy"] in (0.0, 25.0, 50.0, 75.0, 100.0) for v in rb["subsets"].values())  # GenRM halves
+    if g["rewardbench"]["always"]["parse_failure_rate"] == 100.0:  # the tiny random judge: no verdict, not 0
+        assert all(v["accuracy"] is None for v in rb["subsets"].values())
+    else:
+        assert all(v["accuracy"] in (0.0, 25.0, 50.0, 75.0, 100.0) for v in rb["subsets"].values())  # GenRM halves
     ra = g["rationale"]
     assert ra["metrics"]["n"] == 2 and ra["always"]["judgments"] == 4  # the fixture's tie row is no pair
     assert ra["metrics"]["rationale_items"] == 2 and 0 <= ra["metrics"]["rationale_consistency"] <= 100
@@ -189,8 +202,12 @@ def test_rewardbench_and_rationale_suites(tmp_path, tiny_dir, fixtures_dir):
     assert all(v["accuracy"] in (0.0, 100.0) for v in proxy["rewardbench"]["metrics"]["subsets"].values())
     assert "Rationale consistency" in (out / "report.md").read_text()
     # Accuracy and position consistency carry their interval over the 2 records, seeded by the run.
+    assert ra["always"]["position_pairs"] == 2
+    if ra["always"]["parse_failure_rate"] == 100.0:  # the tiny random judge: '-' with the reason, not 0.0
+        assert ra["metrics"]["accuracy"] is None and "| accuracy | - (no readable verdict" in (out / "report.md").read_text()
+        return
     lo, hi = ra["metrics"]["accuracy_ci"]
-    assert lo <= ra["metrics"]["accuracy"] <= hi and ra["always"]["position_pairs"] == 2
+    assert lo <= ra["metrics"]["accuracy"] <= hi
     assert json.loads((out / tiny_dir.name / "rationale.meta.json").read_text())["bootstrap_resamples"] == 1000
     assert f"| accuracy | {ra['metrics']['accuracy']:.1f} [{lo:.1f}, {hi:.1f}] (n=2) |" in (out / "report.md").read_text()
 

@@ -246,4 +246,6 @@ def summarize(rows: Sequence[dict], boot: Optional[Bootstrap] = None) -> dict[st
         out["stereoset"] = bias_metrics.stereoset_scores(ss_rows)
     if crows_rows:
         out["crows_pairs"] = bias_metrics.crows_scores(crows_rows)
+        # one pair per item: the plain bootstrap over pairs (a headline figure carries its interval)
+        out["crows_pairs"]["sent_more_ci"] = boot.rate([[pref > 0] for _, pref in crows_rows])
     return out
