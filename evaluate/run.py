@@ -6,7 +6,8 @@
         data.social.records=[outputs/data/embedded_default/eval.jsonl]
 
 Writes <output_dir>/<model>/<suite>.jsonl as items finish (a rerun resumes), then
-summary.json, report.md and plots/ (see genrm/evaluation/runner.py).
+summary.json, results.csv (compare runs: evaluate/compare.py), report.md and plots/
+(see genrm/evaluation/runner.py).
 """
 
 import logging

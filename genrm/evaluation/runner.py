@@ -5,7 +5,7 @@ Layout of `output_dir`:
     recipe.yaml                      the resolved recipe
     <model>/<suite>.jsonl            one row per item, appended as the item finishes
     <model>/<suite>.meta.json        fingerprints, judge calls and wall time (summed over resumes)
-    summary.json, report.md, plots/  rebuilt from the files above (the `rescore` path)
+    summary.json, results.csv, report.md, plots/  rebuilt from the files above (the `rescore` path)
 
 A run killed at any point resumes from the JSONL: items already there are kept and
 not redone, a torn last line is cut off, and items whose backend calls failed for
