@@ -10,8 +10,12 @@
    throughput measured in the same run. Target: at least 50%.
 3. Peak RSS of `recipes/smoke_cpu.yaml` run as a user runs it (fewer steps), from the
    child's rusage. Target: at most 4 GiB.
+4. Where vLLM imports without CUDA (the registry's `vllm-cpu`): the hybrid GRPO run again with
+   TRL's vLLM server mode generating (`trl vllm-serve`'s flags on 127.0.0.1, float32, eager),
+   same prompts, seed and lengths, beside TRL's transformers generation: the step split
+   (generation, weight sync, reward, the rest). No target: it shows what vLLM buys here.
 
-    python bench/train_step.py [--grpo-steps 4] [--sft-steps 6] [--skip-rss]
+    python bench/train_step.py [--grpo-steps 4] [--sft-steps 6] [--skip-rss] [--skip-vllm] [--vllm-only]
 
 Writes bench/results/train_step.json; the last line is the key figure.
 """
@@ -47,15 +51,20 @@ TARGET_OVERHEAD, TARGET_MFU, TARGET_RSS_GIB = 0.03, 0.50, 4.0
 
 
 class Timers:
-    """Wall time spent in GRPOTrainer's generation and reward calls, per step."""
+    """Wall time spent in GRPOTrainer's generation and reward calls, per step; and in the CPU
+    vLLM weight sync, which TRL runs inside generation."""
 
     def __init__(self):
-        self.generate = self.reward = 0.0
+        self.generate = self.reward = self.sync = 0.0
 
     def install(self):
         from trl import GRPOTrainer
 
-        originals = {name: getattr(GRPOTrainer, name) for name in ("_generate", "_calculate_rewards")}
+        import genrm.training.vllm_sync as vllm_sync
+
+        targets = {"_generate": GRPOTrainer, "_calculate_rewards": GRPOTrainer,
+                   "_sync_server": vllm_sync, "_sync_colocate": vllm_sync}
+        originals = {name: getattr(owner, name) for name, owner in targets.items()}
 
         def timed(name, attr):
             fn = originals[name]
@@ -71,7 +80,9 @@ class Timers:
 
         GRPOTrainer._generate = timed("_generate", "generate")
         GRPOTrainer._calculate_rewards = timed("_calculate_rewards", "reward")
-        return originals
+        vllm_sync._sync_server = timed("_sync_server", "sync")
+        vllm_sync._sync_colocate = timed("_sync_colocate", "sync")
+        return lambda: [setattr(targets[name], name, fn) for name, fn in originals.items()]
 
 
 class StepProbe(TrainerCallback):
@@ -80,7 +91,7 @@ class StepProbe(TrainerCallback):
     def __init__(self, timers: Timers | None = None, trainer=None):
         self.timers, self.trainer = timers, trainer
         self.times: list[float] = []
-        self.marks: list[tuple[float, float]] = [(0.0, 0.0)]
+        self.marks: list[tuple[float, float, float]] = [(0.0, 0.0, 0.0)]
         self.tokens: list[int] = []
 
     def on_step_begin(self, args, state, control, **kw):
@@ -89,7 +100,7 @@ class StepProbe(TrainerCallback):
     def on_step_end(self, args, state, control, **kw):
         self.times.append(time.perf_counter() - self.t)
         if self.timers is not None:
-            self.marks.append((self.timers.generate, self.timers.reward))
+            self.marks.append((self.timers.generate, self.timers.reward, self.timers.sync))
         self.tokens.append(int(state.num_input_tokens_seen or 0))
 
 
@@ -108,7 +119,7 @@ def grpo_run(recipe: TrainRecipe, records: list, kind: str, steps: int, out: str
     recipe.grpo.max_steps = steps
     timers = Timers()
     probe = StepProbe(timers)
-    originals = timers.install()
+    restore = timers.install()
     real_init = GRPOTrainer.__init__
 
     def init(self, *a, **k):
@@ -120,13 +131,48 @@ def grpo_run(recipe: TrainRecipe, records: list, kind: str, steps: int, out: str
         stages.run_grpo(recipe, records, [], model_path(recipe.model.ref), os.path.join(out, "grpo"), out)
     finally:
         GRPOTrainer.__init__ = real_init
-        for name, fn in originals.items():
-            setattr(GRPOTrainer, name, fn)
-    gen = [b[0] - a[0] for a, b in zip(probe.marks, probe.marks[1:])]
+        restore()
+    sync = [b[2] - a[2] for a, b in zip(probe.marks, probe.marks[1:])]
+    gen = [b[0] - a[0] - s for a, b, s in zip(probe.marks, probe.marks[1:], sync)]  # without the sync
     rew = [b[1] - a[1] for a, b in zip(probe.marks, probe.marks[1:])]
-    return {"reward": kind, "steps": len(probe.times), "step_seconds": _steady_mean(probe.times),
-            "generation_seconds": _steady_mean(gen), "reward_seconds": _steady_mean(rew),
-            "all_step_seconds": probe.times}
+    return {"reward": kind, "generation": f"vllm-{recipe.vllm_mode}" if recipe.use_vllm else "transformers",
+            "steps": len(probe.times), "step_seconds": _steady_mean(probe.times),
+            "generation_seconds": _steady_mean(gen), "weight_sync_seconds": _steady_mean(sync),
+            "reward_seconds": _steady_mean(rew), "all_step_seconds": probe.times}
+
+
+def vllm_cpu_available() -> bool:
+    import importlib.util
+
+    import torch
+
+    return importlib.util.find_spec("vllm") is not None and not torch.cuda.is_available()
+
+
+def vllm_server_run(recipe: TrainRecipe, records: list, steps: int, out: str) -> dict:
+    """The hybrid GRPO run with TRL's vLLM server mode generating (a server on 127.0.0.1)."""
+    from genrm.training import vllm_sync
+
+    g = recipe.grpo
+    os.makedirs(out, exist_ok=True)
+    log = os.path.join(out, "vllm-server.log")
+    t = time.perf_counter()
+    with vllm_sync.cpu_server(model_path(recipe.model.ref), log_path=log,
+                              max_model_len=recipe.vllm_max_model_length or g.max_prompt_length + g.max_completion_length) as url:
+        started = time.perf_counter() - t
+        recipe.use_vllm, recipe.vllm_mode, recipe.vllm_server_base_url = True, "server", url
+        try:
+            run = grpo_run(recipe, records, "hybrid", steps, out)
+        finally:
+            recipe.use_vllm, recipe.vllm_server_base_url = False, None
+    return {**run, "server_start_seconds": started}
+
+
+def _split(run: dict) -> str:
+    other = run["step_seconds"] - run["generation_seconds"] - run["weight_sync_seconds"] - run["reward_seconds"]
+    sync = f" + weight sync {run['weight_sync_seconds']:.1f}" if run["weight_sync_seconds"] else ""
+    return (f"{run['step_seconds']:.1f} s/step = generation {run['generation_seconds']:.1f}{sync}"
+            f" + reward {run['reward_seconds']:.2f} + forward/backward/optimizer {other:.1f}")
 
 
 def sft_run(recipe: TrainRecipe, records: list, steps: int, out: str, peak: float) -> dict:
@@ -171,11 +217,35 @@ def smoke_rss(data_path: str, out: str) -> float:
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20  # KiB on Linux
 
 
+def compare_generation(recipe: TrainRecipe, records: list, steps: int, work: str, result: dict, hybrid: dict) -> None:
+    served = vllm_server_run(recipe, records, steps, os.path.join(work, "vllm-server"))
+    result["grpo"]["hybrid_vllm_server"] = served
+    result["grpo"]["vllm_generation_speedup"] = hybrid["generation_seconds"] / served["generation_seconds"]
+    print(f"GRPO  hybrid, transformers generation: {_split(hybrid)}")
+    print(f"GRPO  hybrid, vLLM server generation:  {_split(served)} (server up in "
+          f"{served['server_start_seconds']:.0f} s); generation {result['grpo']['vllm_generation_speedup']:.2f}x")
+
+
+def vllm_only(recipe: TrainRecipe, records: list, args: argparse.Namespace, work: str, result: dict) -> int:
+    if not vllm_cpu_available():
+        print("--vllm-only needs vLLM without CUDA: the registry's vllm-cpu")
+        return 2
+    hybrid = grpo_run(recipe, records, "hybrid", args.grpo_steps, os.path.join(work, "hybrid"))
+    result["grpo"] = {"hybrid": hybrid}
+    compare_generation(recipe, records, args.grpo_steps, work, result, hybrid)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(f"vLLM server generation {result['grpo']['vllm_generation_speedup']:.2f}x TRL's transformers generation")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--grpo-steps", type=int, default=4)
     ap.add_argument("--sft-steps", type=int, default=6)
     ap.add_argument("--skip-rss", action="store_true")
+    ap.add_argument("--skip-vllm", action="store_true", help="no vLLM server-mode run (skipped anyway without vllm-cpu)")
+    ap.add_argument("--vllm-only", action="store_true", help="only 4: hybrid GRPO with transformers, then vLLM generation")
     ap.add_argument("--out", default=str(REPO / "bench" / "results" / "train_step.json"))
     args = ap.parse_args()
 
@@ -188,17 +258,23 @@ def main() -> int:
     peak = mm_gflops()
     result: dict = {"peak_gflops": peak, "model": recipe.model.ref, "data": data.path, "seed": recipe.seed}
 
+    if args.vllm_only:
+        return vllm_only(recipe, records, args, work, result)
     outcome = grpo_run(recipe, records, "outcome", args.grpo_steps, os.path.join(work, "outcome"))
     hybrid = grpo_run(recipe, records, "hybrid", args.grpo_steps, os.path.join(work, "hybrid"))
     overhead = (hybrid["reward_seconds"] - outcome["reward_seconds"]) / outcome["step_seconds"]
     result["grpo"] = {"outcome": outcome, "hybrid": hybrid, "reward_overhead": overhead,
                       "step_time_ratio": hybrid["step_seconds"] / outcome["step_seconds"]}
     for run in (outcome, hybrid):
-        other = run["step_seconds"] - run["generation_seconds"] - run["reward_seconds"]
-        print(f"GRPO {run['reward']:>7}: {run['step_seconds']:.1f} s/step = generation {run['generation_seconds']:.1f}"
-              f" + reward {run['reward_seconds']:.2f} + forward/backward/optimizer {other:.1f}")
+        print(f"GRPO {run['reward']:>7}: {_split(run)}")
     print(f"hybrid vs outcome step time: {result['grpo']['step_time_ratio']:.3f}x; reward overhead "
           f"{overhead:.2%} of a step (target <= {TARGET_OVERHEAD:.0%})")
+
+    if args.skip_vllm or not vllm_cpu_available():
+        print("GRPO generation with vLLM: skipped (" + ("--skip-vllm" if args.skip_vllm else
+              "needs vLLM without CUDA: the registry's vllm-cpu") + ")")
+    else:
+        compare_generation(recipe, records, args.grpo_steps, work, result, hybrid)
 
     sft = sft_run(recipe, records, args.sft_steps, os.path.join(work, "sft"), mm_gflops())
     result["sft"] = sft
